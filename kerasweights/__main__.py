@@ -1,0 +1,5 @@
+"""``python -m kerasweights``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""The single entry point: :func:`open`."""
+
+from __future__ import annotations
+
+import os
+from typing import IO, Any
+
+from . import formats
+from ._bind import build_model
+from .errors import KerasWeightsError
+from .limits import DEFAULT_LIMITS, Limits
+from .model import Model
+
+
+def open(  # noqa: A001 - mirrors builtins.open / h5py.File on purpose
+    source: str | os.PathLike[str] | IO[bytes],
+    config: str | os.PathLike[str] | dict[str, Any] | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Model:
+    """Open a Keras model file and return a lazy :class:`Model`.
+
+    ``source`` is a path (file or ``save(zipped=False)`` directory) or a seekable binary
+    file object. ``config`` is the JSON from ``model.to_json()`` (a path or a dict) for
+    weights-only files. Nothing is executed; weights are read only when asked for.
+    Raises :class:`KerasWeightsError` (with the file named) for anything unreadable.
+    """
+    raw = formats.read(source, config=config, limits=limits)
+    try:
+        return build_model(raw)
+    except KerasWeightsError as exc:
+        raw.close()
+        raise exc.with_path(raw.path) from None
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        # A config of the wrong shape must not escape as a bare Python error.
+        raw.close()
+        raise KerasWeightsError(f"cannot interpret the model config ({type(exc).__name__}: {exc})", raw.path) from None

@@ -1,0 +1,62 @@
+"""The ``kerasweights`` command: a thin argparse layer over the public API.
+
+Exit codes: 0 success; 1 findings or differences; 2 usage error (including an
+unknown layer or matrix name); 3 the input cannot be read as a Keras model file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import KerasWeightsError, NotFoundError
+from . import _commands
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_UNREADABLE = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kerasweights",
+        description="Read Keras model files (.h5, .keras) without TensorFlow and name every weight.",
+    )
+    parser.add_argument("--version", action="version", version=f"kerasweights {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for command in _commands.COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code instead of exiting."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help/--version
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except NotFoundError as exc:
+        if args.debug:
+            raise
+        print(f"kerasweights: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KerasWeightsError as exc:
+        if args.debug:
+            raise
+        print(f"kerasweights: error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("kerasweights: interrupted", file=sys.stderr)
+        return 130

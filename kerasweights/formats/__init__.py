@@ -1,0 +1,171 @@
+"""Format readers: recognise a Keras file by its content and read it into a :class:`RawModel`.
+
+Formats (``RawModel.format``):
+
+- ``h5-full``: legacy HDF5 full model (Keras 1/2, tf.keras, Keras 3 legacy writer)
+- ``h5-weights``: legacy HDF5 weights only (``save_weights`` to ``.h5``)
+- ``keras-zip``: ``.keras`` archive (Keras 3, tf.keras 2.10+)
+- ``keras-dir``: the same layout unzipped into a directory
+- ``weights-h5``: Keras 3 ``*.weights.h5``
+- ``weights-sharded``: Keras 3 sharded weights (``*.weights.json`` + shards)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+import h5py
+
+from ..errors import ConfigError, CorruptFileError, KerasWeightsError, UnsupportedFormatError
+from ..limits import DEFAULT_LIMITS, Limits
+from . import _hdf5, keras_v3, legacy_h5
+from ._json import load_json
+from ._raw import LegacyStorage, RawModel, Storage, VarsStorage
+
+__all__ = ["RawModel", "LegacyStorage", "VarsStorage", "Storage", "read", "sniff"]
+
+Source = str | os.PathLike[str] | IO[bytes]
+ConfigSource = str | os.PathLike[str] | dict[str, Any] | None
+
+
+def sniff(file: IO[bytes]) -> str:
+    """``"hdf5"``, ``"zip"``, ``"json"`` or ``"unknown"``, from the bytes alone."""
+    file.seek(0)
+    head = file.read(8)
+    hdf5 = head == _hdf5.HDF5_SIGNATURE or any(_at(file, off) == _hdf5.HDF5_SIGNATURE for off in (512, 1024, 2048))
+    try:
+        is_zip = zipfile.is_zipfile(file)
+    except OSError:
+        is_zip = False
+    file.seek(0)
+    if hdf5 and is_zip:
+        raise UnsupportedFormatError("file is both an HDF5 file and a zip archive; refusing an ambiguous file")
+    if hdf5:
+        return "hdf5"
+    if is_zip:
+        return "zip"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "json"
+    return "unknown"
+
+
+def _at(file: IO[bytes], offset: int) -> bytes:
+    file.seek(offset)
+    return file.read(8)
+
+
+def read(source: Source, config: ConfigSource = None, limits: Limits = DEFAULT_LIMITS) -> RawModel:
+    """Read a model file (path, directory or binary file object) into a :class:`RawModel`.
+
+    Any failure is a :class:`KerasWeightsError` naming the file.
+    """
+    name = _display_name(source)
+    raw = RawModel(path=name, format="unknown", storage=VarsStorage(groups={}))
+    try:
+        _read_into(source, raw, limits)
+        if config is not None:
+            raw.config = _load_config(config, limits)
+            raw.notes.append("config taken from the file given with --config")
+        _check_config(raw)
+    except KerasWeightsError as exc:
+        raw.close()
+        raise exc.with_path(name) from None
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
+        raw.close()
+        if isinstance(exc, FileNotFoundError):
+            raise KerasWeightsError("no such file or directory", name) from None
+        if isinstance(exc, IsADirectoryError | PermissionError):
+            raise KerasWeightsError(exc.strerror or str(exc), name) from None
+        raise CorruptFileError(f"cannot read file ({type(exc).__name__}: {exc})", name) from None
+    except BaseException:
+        raw.close()
+        raise
+    return raw
+
+
+def _display_name(source: Source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return str(getattr(source, "name", "<stream>"))
+
+
+def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            keras_v3.read_directory(path, raw, limits)
+            return
+        file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - owned by raw.resources
+        raw.resources.callback(file.close)
+    else:
+        path = None
+        file = source
+        if not (hasattr(file, "seek") and hasattr(file, "read")):
+            raise TypeError("source must be a path or a binary file object with read() and seek()")
+    kind = sniff(file)
+    if kind == "zip":
+        keras_v3.read_archive(file, raw, limits)
+    elif kind == "hdf5":
+        h5 = _hdf5.open_h5(path if path is not None else file)
+        raw.resources.callback(h5.close)
+        _read_hdf5(h5, raw, limits)
+    elif kind == "json":
+        document = load_json(file.read(limits.max_json_bytes + 1), "JSON file", limits)
+        if isinstance(document, dict) and "weight_map" in document and path is not None:
+            keras_v3.read_sharded(path, document, raw, limits)
+        elif isinstance(document, dict) and "class_name" in document:
+            raise UnsupportedFormatError(
+                "this is a model config (JSON) without weights; pass it with --config next to a weights file"
+            )
+        else:
+            raise UnsupportedFormatError("JSON file is neither a sharded-weights index nor a Keras model")
+    else:
+        size = file.seek(0, io.SEEK_END)
+        if size == 0:
+            raise UnsupportedFormatError("file is empty")
+        raise UnsupportedFormatError("not a Keras model file (neither HDF5, zip archive nor JSON)")
+
+
+def _read_hdf5(h5: h5py.File, raw: RawModel, limits: Limits) -> None:
+    if legacy_h5.is_legacy(h5):
+        legacy_h5.read_legacy(h5, raw, limits)
+        raw.external_links = _hdf5.links_outside(h5)
+    elif keras_v3.is_vars_tree(h5):
+        keras_v3.read_weights_file(h5, raw, limits)
+    else:
+        raise UnsupportedFormatError(
+            "HDF5 file holds no Keras model (no model_config, layer_names or layers/vars groups)"
+        )
+
+
+def _load_config(config: ConfigSource, limits: Limits) -> dict[str, Any]:
+    if isinstance(config, dict):
+        document: Any = config
+    else:
+        path = Path(config)  # type: ignore[arg-type]
+        try:
+            with open(path, "rb") as f:
+                data = f.read(limits.max_json_bytes + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path} ({exc.strerror or exc})") from None
+        try:
+            document = load_json(data, f"config {path}", limits)
+        except KerasWeightsError as exc:
+            raise type(exc)(exc.problem) from None
+    if isinstance(document, dict) and "model_config" in document and isinstance(document["model_config"], dict):
+        document = document["model_config"]
+    return document
+
+
+def _check_config(raw: RawModel) -> None:
+    config = raw.config
+    if config is None:
+        return
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+        raise ConfigError("model config is not a JSON object with a class_name")
+    if "config" in config and not isinstance(config["config"], (dict, list)):
+        raise ConfigError(f"model config of class {config['class_name']!r} has a config of type {type(config['config']).__name__}")

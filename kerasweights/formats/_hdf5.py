@@ -1,0 +1,211 @@
+"""Safe, read-only access to HDF5 files: no links followed, no plugins loaded."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+import h5py
+import numpy as np
+
+from ..errors import CorruptFileError, LimitExceededError, UnsafeContentError
+from ..limits import Limits
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+# Filters that ship inside libhdf5; any other id would make HDF5 search
+# HDF5_PLUGIN_PATH for a shared library, i.e. load code named by the file.
+_BUILTIN_FILTERS = {"gzip", "lzf", "shuffle", "fletcher32", "scaleoffset", "szip", "nbit"}
+
+
+def open_h5(source: str | os.PathLike[str] | IO[bytes]) -> h5py.File:
+    """Open an HDF5 file read-only, without file locking, translating failures."""
+    try:
+        return h5py.File(source, "r", locking=False)
+    except (OSError, ValueError) as exc:
+        raise CorruptFileError(f"cannot open as HDF5 ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).split("\n")[0]
+    # h5py's messages look like "Unable to synchronously open file (file signature not found)"
+    if "(" in text and text.endswith(")"):
+        text = text[text.rfind("(") + 1 : -1]
+    return text or type(exc).__name__
+
+
+def decode(value: Any) -> str:
+    """An attribute value (bytes, numpy bytes, str, 0-d array) as ``str``."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def read_str_list(node: h5py.Group, name: str) -> list[str] | None:
+    """Read a list-of-strings attribute, following Keras's ``name0, name1, ...`` chunking.
+
+    Returns ``None`` when the attribute is absent.
+    """
+    attrs = node.attrs
+    try:
+        if name in attrs:
+            chunks = [attrs[name]]
+        elif f"{name}0" in attrs:
+            chunks = []
+            while f"{name}{len(chunks)}" in attrs:
+                chunks.append(attrs[f"{name}{len(chunks)}"])
+        else:
+            return None
+    except (OSError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"cannot read attribute {name!r} of {node.name!r} ({_reason(exc)})") from None
+    out: list[str] = []
+    for chunk in chunks:
+        arr = np.asarray(chunk)
+        if arr.dtype.kind in "fiu" and arr.size == 0:  # Keras stores [] as an empty float array
+            continue
+        out.extend(decode(v) for v in np.atleast_1d(arr).ravel())
+    return out
+
+
+def attr_str(node: h5py.Group | h5py.File, name: str) -> str | None:
+    """A scalar string attribute, or ``None`` when absent."""
+    try:
+        if name not in node.attrs:
+            return None
+        return decode(node.attrs[name])
+    except (OSError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"cannot read attribute {name!r} ({_reason(exc)})") from None
+
+
+def get(group: h5py.Group, path: str) -> h5py.Group | h5py.Dataset | None:
+    """Follow ``path`` through hard links only; ``None`` when a part is missing.
+
+    Soft and external links are refused: they could point at other files or
+    make a dataset appear in two places.
+    """
+    node: Any = group
+    for part in (p for p in path.split("/") if p):
+        if not isinstance(node, h5py.Group):
+            return None
+        try:
+            link = node.get(part, getlink=True)
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise CorruptFileError(f"cannot read {node.name}/{part} ({_reason(exc)})") from None
+        if link is None:
+            return None
+        if isinstance(link, h5py.ExternalLink):
+            raise UnsafeContentError(
+                f"{node.name}/{part} is an HDF5 external link to {link.filename!r}; links are never followed"
+            )
+        if isinstance(link, h5py.SoftLink):
+            raise UnsafeContentError(
+                f"{node.name}/{part} is an HDF5 soft link to {link.path!r}; links are never followed"
+            )
+        try:
+            node = node[part]
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise CorruptFileError(f"cannot read {node.name}/{part} ({_reason(exc)})") from None
+    return node
+
+
+def children(group: h5py.Group) -> Iterator[tuple[str, h5py.Group | h5py.Dataset]]:
+    """Hard-linked members of a group (links to elsewhere are skipped, not followed)."""
+    try:
+        names = list(group.keys())
+    except (OSError, ValueError, TypeError) as exc:
+        raise CorruptFileError(f"cannot list {group.name} ({_reason(exc)})") from None
+    for name in names:
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.HardLink):
+            node = get(group, name)
+            if node is not None:
+                yield name, node
+
+
+def links_outside(root: h5py.Group) -> list[str]:
+    """Describe every soft/external link, external-storage or virtual dataset under ``root``."""
+    found: list[str] = []
+
+    def walk(group: h5py.Group) -> None:
+        try:
+            names = list(group.keys())
+        except (OSError, ValueError, TypeError):
+            return
+        for name in names:
+            try:
+                link = group.get(name, getlink=True)
+            except (OSError, KeyError, ValueError, TypeError):
+                continue
+            full = f"{group.name.rstrip('/')}/{name}"
+            if isinstance(link, h5py.ExternalLink):
+                found.append(f"{full} is an external link to {link.filename}:{link.path}")
+            elif isinstance(link, h5py.SoftLink):
+                found.append(f"{full} is a soft link to {link.path}")
+            else:
+                try:
+                    node = group[name]
+                except (OSError, KeyError, ValueError, TypeError):
+                    continue
+                if isinstance(node, h5py.Group):
+                    walk(node)
+                elif isinstance(node, h5py.Dataset):
+                    problem = dataset_problem(node)
+                    if problem and "filter" not in problem:
+                        found.append(f"{full} {problem}")
+
+    walk(root)
+    return found
+
+
+def dataset_problem(ds: h5py.Dataset) -> str | None:
+    """Why a dataset must not be read, or ``None`` when it is plain."""
+    try:
+        if ds.external:
+            return "keeps its data in external files " + ", ".join(str(e[0]) for e in ds.external)
+        if ds.is_virtual:
+            return "is a virtual dataset mapping other files"
+        filters = ds._filters  # noqa: SLF001 - h5py exposes filters only here
+    except (OSError, ValueError, TypeError) as exc:
+        return f"has an unreadable layout ({_reason(exc)})"
+    unknown = [str(f) for f in filters if f not in _BUILTIN_FILTERS]
+    if unknown:
+        return f"needs unknown HDF5 filter(s) {', '.join(unknown)} (plugins are never loaded)"
+    return None
+
+
+def dataset_dtype(ds: h5py.Dataset) -> np.dtype:
+    """The logical dtype: Keras stores bfloat16 as opaque 2-byte data with a ``dtype`` attribute."""
+    if ds.dtype.kind == "V" and ds.dtype.itemsize == 2:
+        return np.dtype("float32")
+    return ds.dtype
+
+
+def dtype_name(ds: h5py.Dataset) -> str:
+    if ds.dtype.kind == "V" and ds.dtype.itemsize == 2:
+        return "bfloat16"
+    return str(ds.dtype)
+
+
+def read_dataset(ds: h5py.Dataset, limits: Limits) -> np.ndarray:
+    """Read a whole dataset after checking its storage and declared size."""
+    problem = dataset_problem(ds)
+    if problem:
+        raise UnsafeContentError(f"dataset {ds.name} {problem}; refusing to read it")
+    nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
+    if nbytes > limits.max_array_bytes:
+        raise LimitExceededError(
+            f"dataset {ds.name} declares {nbytes:,} bytes, over the limit of {limits.max_array_bytes:,}"
+        )
+    try:
+        data = ds[()]
+    except (OSError, ValueError, TypeError) as exc:
+        raise CorruptFileError(f"cannot read dataset {ds.name} ({_reason(exc)})") from None
+    data = np.asarray(data)
+    if data.dtype.kind == "V" and data.dtype.itemsize == 2:  # bfloat16 -> float32, exactly
+        data = (data.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    return data
+
+

@@ -1,0 +1,52 @@
+"""Bounded JSON parsing for configs taken from untrusted files."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ConfigError, LimitExceededError
+from ..limits import Limits
+
+
+def load_json(data: bytes | str, what: str, limits: Limits) -> Any:
+    """Parse ``data`` as JSON, refusing documents that are too big or too deeply nested."""
+    if len(data) > limits.max_json_bytes:
+        raise LimitExceededError(f"{what} is {len(data):,} bytes, over the limit of {limits.max_json_bytes:,}")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    _check_depth(data, what, limits.max_json_depth)
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise LimitExceededError(f"{what} is nested too deeply") from None
+
+
+def _check_depth(text: str, what: str, max_depth: int) -> None:
+    # Cheap pre-scan so a nesting bomb never reaches the recursive parser.
+    if text.count("[") + text.count("{") <= max_depth:
+        return
+    depth = 0
+    in_string = False
+    escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise LimitExceededError(f"{what} is nested more than {max_depth} levels deep")
+        elif ch in "]}":
+            depth -= 1

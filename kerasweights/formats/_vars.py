@@ -1,0 +1,60 @@
+"""Keras 3 ``vars`` trees (``model.weights.h5``, ``*.weights.h5``, shards)."""
+
+from __future__ import annotations
+
+import h5py
+
+from ..limits import Limits
+from ..store import StoredArray
+from . import _hdf5
+from ._raw import VarsStorage
+
+
+def stored_array(ds: h5py.Dataset, stored_name: str, limits: Limits) -> StoredArray:
+    return StoredArray(
+        key=ds.name.lstrip("/"),
+        stored_name=stored_name,
+        shape=tuple(int(n) for n in ds.shape),
+        dtype=_hdf5.dtype_name(ds),
+        _reader=lambda: _hdf5.read_dataset(ds, limits),
+    )
+
+
+def _order(name: str) -> tuple[int, int, str]:
+    # vars/10 must come after vars/2; named keys (idf_weights) after the numbered ones
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def read_vars_tree(root: h5py.Group, limits: Limits, into: VarsStorage | None = None) -> tuple[VarsStorage, int]:
+    """Collect every ``vars`` group below ``root`` (hard links only).
+
+    Returns the storage and the number of bytes of optimizer state.
+    """
+    storage = into or VarsStorage(groups={})
+    optimizer_bytes = 0
+
+    def walk(group: h5py.Group, path: str) -> None:
+        nonlocal optimizer_bytes
+        for name, node in _hdf5.children(group):
+            if not isinstance(node, h5py.Group):
+                continue
+            child_path = f"{path}/{name}" if path else name
+            if name == "vars":
+                arrays = storage.groups.setdefault(path, [])
+                have = {a.stored_name for a in arrays}
+                datasets = [(k, v) for k, v in _hdf5.children(node) if isinstance(v, h5py.Dataset) and k not in have]
+                new = [stored_array(ds, k, limits) for k, ds in datasets]
+                arrays.extend(new)
+                arrays.sort(key=lambda a: _order(a.stored_name))
+                label = _hdf5.attr_str(node, "name")
+                if label is not None:
+                    storage.names[path] = label
+                if path.split("/")[0] == "optimizer":
+                    optimizer_bytes += sum(a.nbytes for a in new)
+            else:
+                walk(node, child_path)
+
+    walk(root, "")
+    if "_layer_checkpoint_dependencies" in root and "layers" not in root:
+        storage.layers_key = "_layer_checkpoint_dependencies"
+    return storage, optimizer_bytes

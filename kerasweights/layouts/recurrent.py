@@ -1,0 +1,188 @@
+"""SimpleRNN, GRU, LSTM, ConvLSTM and CuDNN layers: gate splits along the last axis.
+
+Gate orders (keras/src/layers/rnn/{gru,lstm,conv_lstm}.py; Keras 2 keras/layers/recurrent.py):
+GRU z (update), r (reset), h (candidate); LSTM i (input), f (forget), c (cell candidate),
+o (output). Keras 1 "cpu"/"mem" implementations stored one array per gate (``W_z``,
+``U_z``, ``b_z``...), LSTM in the order i, c, f, o.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ..errors import LayoutError
+from ._base import Config, Context, Part, Rule, Shape, Var, expect_shape, flag
+
+GATES = {
+    "SimpleRNN": (),
+    "GRU": ("z", "r", "h"),
+    "LSTM": ("i", "f", "c", "o"),
+}
+GATE_MEANINGS = {
+    "z": "update gate",
+    "r": "reset gate",
+    "h": "candidate",
+    "i": "input gate",
+    "f": "forget gate",
+    "c": "cell candidate",
+    "o": "output gate",
+}
+MATRIX_MEANINGS = {
+    "kernel": "input weights",
+    "recurrent_kernel": "recurrent weights",
+    "bias": "bias",
+    "recurrent_bias": "recurrent bias",
+}
+_KERAS1_NAME = re.compile(r"(?:^|_)([WUb])(?:_([a-z]))?(?::\d+)?$")
+_KERAS1_VARS = {"W": "kernel", "U": "recurrent_kernel", "b": "bias"}
+
+
+def family(class_name: str) -> str:
+    """``GRU`` for GRU/CuDNNGRU, ``LSTM`` for LSTM/CuDNNLSTM/ConvLSTM*, ``SimpleRNN``."""
+    if "GRU" in class_name:
+        return "GRU"
+    if "LSTM" in class_name:
+        return "LSTM"
+    return "SimpleRNN"
+
+
+def units_of(config: Config) -> int | None:
+    for key in ("units", "filters", "output_dim", "nb_filter"):
+        value = config.get(key)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def reset_after(config: Config) -> bool:
+    # Absent before Keras 2.1.5, which meant the original (reset before) formulation.
+    return bool(config.get("reset_after", False))
+
+
+def meaning(var: str, gate: str | None, reset_after_bias: bool = False) -> str:
+    what = MATRIX_MEANINGS[var]
+    if var == "bias" and reset_after_bias:
+        what = "input bias"
+    return f"{GATE_MEANINGS[gate]}, {what}" if gate else what
+
+
+def _is_per_gate(context: Context, n_gates: int) -> bool:
+    names = context.stored_names
+    return n_gates > 1 and len(names) == 3 * n_gates and all(_KERAS1_NAME.search(n) for n in names)
+
+
+def recurrent_variables(class_name: str) -> Callable[[Config, Context], list[Var]]:
+    gates = GATES[family(class_name)]
+
+    def variables(config: Config, context: Context) -> list[Var]:
+        if _is_per_gate(context, len(gates)):
+            out = []
+            for stored in context.stored_names:
+                match = _KERAS1_NAME.search(stored)
+                assert match is not None
+                out.append(Var(f"{match.group(1)}_{match.group(2)}"))
+            return out
+        names = ["kernel", "recurrent_kernel"]
+        if flag(config, "use_bias", True) or class_name.startswith("CuDNN"):
+            names.append("bias")
+        return [Var(n) for n in names]
+
+    return variables
+
+
+def recurrent_parts(class_name: str) -> Callable[[Config, dict[str, Shape], Context], list[Part]]:
+    fam = family(class_name)
+    gates = GATES[fam]
+    convolutional = class_name.startswith("ConvLSTM")
+    cudnn = class_name.startswith("CuDNN")
+
+    def parts(config: Config, shapes: dict[str, Shape], context: Context) -> list[Part]:
+        layer = str(config.get("name", class_name))
+        if _is_per_gate(context, len(gates)):
+            return _per_gate_parts(shapes)
+        units = units_of(config)
+        n = max(len(gates), 1)
+        kernel = shapes.get("kernel")
+        if kernel is None or "recurrent_kernel" not in shapes:
+            raise LayoutError(f"layer {layer!r}: expected kernel and recurrent_kernel, found {', '.join(shapes) or 'nothing'}")
+        if units is None:
+            units = shapes["recurrent_kernel"][-1] // n
+        lead = [None] * (len(kernel) - 1)
+        why = f"{'filters' if convolutional else 'units'}={units}"
+        expect_shape(layer, "kernel", kernel, [*lead, n * units], why)
+        expect_shape(layer, "recurrent_kernel", shapes["recurrent_kernel"], [*lead[1:], units, n * units], why)
+        rows = len(kernel) - 1  # axes before the split axis
+        out: list[Part] = []
+        for var in ("kernel", "recurrent_kernel"):
+            out += _split(var, var, rows, gates, units, ())
+        if "bias" not in shapes:
+            return out
+        bias = shapes["bias"]
+        two_rows = fam == "GRU" and not cudnn and reset_after(config)
+        if cudnn:
+            expect_shape(layer, "bias", bias, [2 * n * units], f"{class_name} with units={units} (input and recurrent biases)")
+            out += _split("bias", "bias", 0, gates, units, (), offset=0)
+            out += _split("recurrent_bias", "bias", 0, gates, units, (), offset=n * units)
+        elif two_rows:
+            expect_shape(layer, "bias", bias, [2, n * units], f"reset_after=True with units={units}")
+            out += _split("bias", "bias", 0, gates, units, (0,), reset_after_bias=True)
+            out += _split("recurrent_bias", "bias", 0, gates, units, (1,))
+        else:
+            extra = " and reset_after=False" if fam == "GRU" else ""
+            expect_shape(layer, "bias", bias, [n * units], f"units={units}{extra}")
+            out += _split("bias", "bias", 0, gates, units, ())
+        return out
+
+    return parts
+
+
+def _split(
+    name: str,
+    var: str,
+    rows: int,
+    gates: tuple[str, ...],
+    units: int,
+    lead: tuple[int, ...],
+    offset: int = 0,
+    reset_after_bias: bool = False,
+) -> list[Part]:
+    full = (*lead, *([slice(None)] * rows))
+    if not gates:
+        index = (*full, slice(offset, offset + units)) if offset or lead else ()
+        return [Part(name, var, index, meaning(name, None))]
+    return [
+        Part(
+            f"{name}_{gate}",
+            var,
+            (*full, slice(offset + k * units, offset + (k + 1) * units)),
+            meaning(name, gate, reset_after_bias),
+            gate,
+        )
+        for k, gate in enumerate(gates)
+    ]
+
+
+def _per_gate_parts(shapes: dict[str, Shape]) -> list[Part]:
+    out = []
+    for stored in shapes:
+        letter, gate = stored.split("_")
+        var = _KERAS1_VARS[letter]
+        out.append(Part(f"{var}_{gate}", stored, (), meaning(var, gate), gate))
+    return out
+
+
+def _rule(class_name: str, groups: tuple[str, ...] = ("", "cell")) -> Rule:
+    return Rule(
+        class_names=(class_name,),
+        variables=recurrent_variables(class_name),
+        parts=recurrent_parts(class_name),
+        v3_groups=groups,
+        description=f"{class_name} gates {', '.join(GATES[family(class_name)]) or '(none)'}",
+    )
+
+
+RULES = [
+    _rule(name)
+    for name in ("SimpleRNN", "GRU", "LSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNGRU", "CuDNNLSTM")
+]

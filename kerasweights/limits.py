@@ -1,0 +1,33 @@
+"""Resource limits applied while reading untrusted files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what kerasweights will inflate, parse or read from one file.
+
+    The defaults are generous for real models and refuse pathological files
+    (zip bombs, JSON bombs, HDF5 shape bombs) before any large allocation.
+    """
+
+    max_member_bytes: int = 8 * GiB
+    """Largest decompressed size of one zip member."""
+    max_compression_ratio: float = 200.0
+    """Largest decompressed/compressed ratio of a compressed zip member bigger than 1 MiB."""
+    max_json_bytes: int = 64 * MiB
+    """Largest config or metadata JSON document."""
+    max_json_depth: int = 200
+    """Deepest nesting of lists and objects in a JSON document."""
+    max_array_bytes: int = 4 * GiB
+    """Largest single weight array read into memory."""
+    max_members: int = 100_000
+    """Most members of one zip archive."""
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,295 @@
+"""The model tree users see: layers with stored weights and named matrices, read lazily."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import layouts
+from .config import LayerSpec
+from .errors import KerasWeightsError, LayoutError, NotFoundError
+from .formats import RawModel
+from .layouts import Context, Index, Part, Rule
+from .store import StoredArray
+
+
+@dataclass(eq=False)
+class Weight:
+    """A stored array with the Keras variable name its layer's rule gives it."""
+
+    name: str
+    layer_path: str
+    array: StoredArray
+    trainable: bool = True
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.array.dtype
+
+    @property
+    def size(self) -> int:
+        return self.array.size
+
+    @property
+    def key(self) -> str:
+        """``<layer path>/<name>``, unique within a model."""
+        return f"{self.layer_path}/{self.name}"
+
+    def read(self) -> np.ndarray:
+        return self.array.read()
+
+
+@dataclass(eq=False)
+class Matrix:
+    """A named matrix (``kernel_z``) cut from a stored weight, with where it came from."""
+
+    name: str
+    layer_path: str
+    weight: Weight
+    index: Index
+    meaning: str = ""
+    gate: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.layer_path}/{self.name}"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return _index_shape(self.weight.shape, self.index)
+
+    @property
+    def dtype(self) -> str:
+        return self.weight.dtype
+
+    @property
+    def source(self) -> str:
+        """Where the matrix lives, e.g. ``kernel[:, 5:10]`` or ``bias[1, 0:5]``."""
+        if not self.index:
+            return self.weight.name
+        return f"{self.weight.name}[{', '.join(_fmt_index(i) for i in self.index)}]"
+
+    def read(self) -> np.ndarray:
+        """The values: a read-only view into the stored array."""
+        return self.weight.read()[self.index]
+
+
+def _fmt_index(i: int | slice) -> str:
+    if isinstance(i, int):
+        return str(i)
+    if i.start is None and i.stop is None:
+        return ":"
+    return f"{i.start or 0}:{'' if i.stop is None else i.stop}"
+
+
+def _index_shape(shape: tuple[int, ...], index: Index) -> tuple[int, ...]:
+    out: list[int] = []
+    for axis, i in enumerate(index):
+        if isinstance(i, slice):
+            out.append(len(range(*i.indices(shape[axis]))))
+    return (*out, *shape[len(index) :])
+
+
+@dataclass(eq=False)
+class Layer:
+    """One layer: class, name, config, children (wrapped or nested layers), stored weights."""
+
+    path: str
+    name: str
+    class_name: str
+    config: dict[str, Any]
+    kind: str = "layer"  # "layer", "wrapper" or "model"
+    children: list[Layer] = field(default_factory=list)
+    weights: list[Weight] = field(default_factory=list)
+    rule: Rule | None = field(default=None, repr=False)
+    module: str | None = None
+    registered_name: str | None = None
+    inferred: bool = False
+    problems: list[str] = field(default_factory=list)
+    context: Context = field(default_factory=Context, repr=False)
+    _matrices: dict[str, Matrix] | None = field(default=None, repr=False)
+
+    @property
+    def is_custom(self) -> bool:
+        """True when kerasweights has no rule for this weighted layer class."""
+        return self.rule is None and self.kind == "layer" and bool(self.weights)
+
+    def walk(self) -> Iterator[Layer]:
+        """This layer and every layer below it, depth first, in model order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def all_weights(self) -> list[Weight]:
+        return [w for layer in self.walk() for w in layer.weights]
+
+    @property
+    def params(self) -> int:
+        """Number of scalars in all stored weights (Keras's ``count_params()``)."""
+        return sum(w.size for w in self.all_weights())
+
+    def weight(self, name: str) -> Weight:
+        for w in self.weights:
+            if w.name == name:
+                return w
+        raise NotFoundError(
+            f"layer {self.path!r} has no stored weight {name!r}; it has: {', '.join(w.name for w in self.weights) or 'none'}"
+        )
+
+    def matrices(self) -> dict[str, Matrix]:
+        """Named matrices of this layer (not its children), keyed by name.
+
+        Raises :class:`LayoutError` when the stored shapes do not fit the config.
+        """
+        if self._matrices is None:
+            self._matrices = self._split()
+        return self._matrices
+
+    def matrix(self, name: str) -> Matrix:
+        matrices = self.matrices()
+        if name not in matrices:
+            raise NotFoundError(
+                f"layer {self.path!r} has no matrix {name!r}; it has: {', '.join(matrices) or 'none'}"
+            )
+        return matrices[name]
+
+    def _split(self) -> dict[str, Matrix]:
+        by_name = {w.name: w for w in self.weights}
+        if self.rule is None or len(by_name) != len(self.weights):
+            return {w.name: Matrix(w.name, self.path, w, ()) for w in self.weights}
+        shapes = {w.name: w.shape for w in self.weights}
+        config = {**self.config, "name": self.path}
+        parts: list[Part] = self.rule.split(config, shapes, self.context)
+        var_meanings = {v.name: v.meaning for v in self.rule.variables(self.config, self.context)}
+        return {
+            p.name: Matrix(p.name, self.path, by_name[p.var], p.index, p.meaning or var_meanings.get(p.var, ""), p.gate)
+            for p in parts
+        }
+
+
+class Model:
+    """An open Keras model file. Use as a context manager; weights are read on demand."""
+
+    def __init__(self, raw: RawModel, root: Layer, notes: list[str]) -> None:
+        self._raw = raw
+        self.root = root
+        self.notes = notes
+
+    # -- file facts -------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return self._raw.path
+
+    @property
+    def format(self) -> str:
+        return self._raw.format
+
+    @property
+    def keras_version(self) -> str | None:
+        return self._raw.keras_version
+
+    @property
+    def backend(self) -> str | None:
+        return self._raw.backend
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        return self._raw.config
+
+    @property
+    def training_config(self) -> dict[str, Any] | None:
+        return self._raw.training_config
+
+    @property
+    def optimizer_bytes(self) -> int:
+        return self._raw.optimizer_bytes
+
+    @property
+    def members(self) -> list[str]:
+        return list(self._raw.members)
+
+    @property
+    def external_links(self) -> list[str]:
+        return list(self._raw.external_links)
+
+    @property
+    def has_config(self) -> bool:
+        return self._raw.config is not None
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    # -- tree ---------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """Top-level layers."""
+        return self.root.children
+
+    def walk(self) -> Iterator[Layer]:
+        """Every layer below the model, depth first, in model order."""
+        for child in self.root.children:
+            yield from child.walk()
+
+    def layer(self, path: str) -> Layer:
+        for layer in self.walk():
+            if layer.path == path:
+                return layer
+        raise NotFoundError(
+            f"no layer {path!r}; layers with weights: {', '.join(l.path for l in self.walk() if l.weights) or 'none'}"
+        )
+
+    @property
+    def total_params(self) -> int:
+        return self.root.params
+
+    def weights(self) -> list[Weight]:
+        return self.root.all_weights()
+
+    def matrices(self) -> dict[str, Matrix]:
+        """Every named matrix of every layer, keyed ``<layer path>/<matrix name>``.
+
+        Raises :class:`LayoutError` for the first layer whose weights do not fit its config.
+        """
+        return {m.key: m for layer in self.walk() for m in layer.matrices().values()}
+
+    def find(self, key: str) -> Matrix | Weight:
+        """A named matrix or stored weight by ``<layer path>/<name>``."""
+        for layer in sorted(self.walk(), key=lambda l: -len(l.path)):
+            prefix = f"{layer.path}/"
+            if key.startswith(prefix):
+                name = key[len(prefix) :]
+                try:
+                    matrices = layer.matrices()
+                except LayoutError:
+                    matrices = {}
+                if name in matrices:
+                    return matrices[name]
+                if any(w.name == name for w in layer.weights):
+                    return layer.weight(name)
+                valid = sorted({*matrices, *(w.name for w in layer.weights)})
+                raise NotFoundError(f"layer {layer.path!r} has no matrix or weight {name!r}; valid names: {', '.join(valid) or 'none'}")
+        raise NotFoundError(
+            f"no layer in {key!r}; layers with weights: {', '.join(l.path for l in self.walk() if l.weights) or 'none'}"
+        )
+
+    # -- lifetime -------------------------------------------------------------
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<kerasweights.Model {self.path!r} format={self.format} layers={len(self.layers)}>"

@@ -1,0 +1,48 @@
+"""Stored weight arrays, read lazily: shape and dtype come from file metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Reader = Callable[[], np.ndarray]
+
+
+@dataclass(eq=False)
+class StoredArray:
+    """One array as the file stores it.
+
+    ``key`` is where it lives in the file (``model_weights/gru/gru/gru_cell/kernel:0``,
+    ``layers/gru/cell/vars/0``); ``stored_name`` is the name the file gives it, if any.
+    Nothing is read until :meth:`read` is called, and then only once.
+    """
+
+    key: str
+    stored_name: str
+    shape: tuple[int, ...]
+    dtype: str
+    _reader: Reader = field(repr=False)
+    _value: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        itemsize = 2 if self.dtype == "bfloat16" else np.dtype(self.dtype).itemsize
+        return self.size * itemsize
+
+    def read(self) -> np.ndarray:
+        """The array's values (read from the file on first call)."""
+        if self._value is None:
+            value = self._reader()
+            value.flags.writeable = False  # views handed to users must not alter the cache
+            self._value = value
+        return self._value
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._value is not None
