@@ -1,7 +1,7 @@
-"""The list of subcommands; each module has ``add_parser(subparsers)`` setting ``run``."""
+"""The list of subcommands; each module has ``add_parser(subparsers)`` that sets ``run``."""
 
 from __future__ import annotations
 
-from . import summary
+from . import audit, diff, export, plot, show, summary, trace, weights
 
-COMMANDS = [summary]
+COMMANDS = [summary, weights, show, export, diff, plot, audit, trace]
