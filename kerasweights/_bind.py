@@ -318,6 +318,8 @@ def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, m
         return "Embedding", {}
     if {"moving_mean", "moving_variance"} <= names or (len(arrays) == 4 and all(len(s) == 1 and s == shapes[0] for s in shapes)):
         return "BatchNormalization", {}
+    if names in ({"gamma", "beta"}, {"gamma"}):
+        return "LayerNormalization", {}
     if {"depthwise_kernel", "pointwise_kernel"} <= names:
         return f"SeparableConv{len(shapes[0]) - 2}D", {"use_bias": len(arrays) == 3}
     if arrays and shorts[0] in ("kernel", "0") and len(arrays) <= 2:
@@ -332,14 +334,33 @@ def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, m
 
 def _make_inferred(path: str, name: str, arrays: list[StoredArray], major: int, class_name: str | None = None,
                    recurrent: bool = False) -> Layer:
-    """A layer whose class and config are guessed from its stored arrays."""
+    """A layer whose class and config are guessed from its stored arrays (and storage name)."""
     guessed, config = _infer_leaf(arrays, _short_names(arrays), recurrent, major) if arrays else ("Unknown", {})
-    if class_name is None or class_name in ("GRU", "LSTM", "SimpleRNN", "CuDNNGRU", "CuDNNLSTM") or guessed != "Unknown":
-        class_name = guessed if (guessed != "Unknown" or class_name is None) else class_name
-    layer = Layer(path=path, name=name, class_name=class_name, config={"name": name, **config}, inferred=True,
-                  rule=layouts.rule_for(class_name))
+    if class_name is None or (guessed != "Unknown" and layouts.family(guessed) == layouts.family(class_name or "")
+                              and layouts.rule_for(class_name) is not None and "RNN" in guessed + (class_name or "")):
+        class_name = guessed  # shapes tell GRU from CuDNNGRU and give units
+    elif guessed == class_name:
+        pass
+    else:
+        config = {}
+    rule = layouts.rule_for(class_name)
+    if rule is not None:
+        config = _fit_flags(rule, {"name": name, **config}, len(arrays), major)
+    layer = Layer(path=path, name=name, class_name=class_name, config={"name": name, **config}, inferred=True, rule=rule)
     _assign(layer, arrays, major)
     return layer
+
+
+_FLAG_GUESSES = ({}, {"use_bias": False}, {"center": False}, {"scale": False}, {"center": False, "scale": False})
+
+
+def _fit_flags(rule: layouts.Rule, config: dict, count: int, major: int) -> dict:
+    """The first common flag setting (use_bias, center, scale) under which the rule stores ``count`` arrays."""
+    for guess in _FLAG_GUESSES:
+        candidate = {**config, **guess}
+        if len(rule.variables(candidate, Context(keras_major=major))) == count:
+            return candidate
+    return config
 
 
 def _infer_legacy(root: Layer, storage: LegacyStorage, major: int) -> None:
@@ -347,16 +368,35 @@ def _infer_legacy(root: Layer, storage: LegacyStorage, major: int) -> None:
         root.children.append(_infer_legacy_layer(name, storage.layers.get(name, []), major))
 
 
-def _infer_legacy_layer(name: str, arrays: list[StoredArray], major: int) -> Layer:
+_MHA_PARTS = {"query", "key", "value", "attention_output"}
+
+
+def _infer_legacy_layer(name: str, arrays: list[StoredArray], major: int, path: str | None = None) -> Layer:
+    path = path or name
     fwd = [a for a in arrays if "/forward_" in a.stored_name]
     bwd = [a for a in arrays if "/backward_" in a.stored_name]
     if fwd and bwd and len(fwd) + len(bwd) == len(arrays):
-        wrapper = Layer(path=name, name=name, class_name="Bidirectional", config={"name": name}, kind="wrapper", inferred=True)
+        wrapper = Layer(path=path, name=name, class_name="Bidirectional", config={"name": name}, kind="wrapper", inferred=True)
         for half in (fwd, bwd):
             half_name = next(p for p in half[0].stored_name.split("/") if p.startswith(("forward_", "backward_")))
-            wrapper.children.append(_make_inferred(f"{name}/{half_name}", half_name, half, major))
+            wrapper.children.append(_make_inferred(f"{path}/{half_name}", half_name, half, major))
         return wrapper
-    return _make_inferred(name, name, arrays, major)
+    # A nested model stores its sublayers' weights under their names: split where names part ways.
+    scopes = [_SUFFIX.sub("", a.stored_name).split("/")[:-1] for a in arrays]
+    common = 0
+    while scopes and all(len(s) > common for s in scopes) and len({s[common] for s in scopes}) == 1:
+        common += 1
+    branches = [s[common] if len(s) > common else None for s in scopes]
+    distinct = list(dict.fromkeys(b for b in branches if b is not None))
+    if len(distinct) >= 2 and None not in branches and not set(distinct) <= _MHA_PARTS:
+        model = Layer(path=path, name=name, class_name="Model", config={"name": name}, kind="model", inferred=True)
+        for sub in distinct:
+            sub_arrays = [a for a, b in zip(arrays, branches) if b == sub]
+            model.children.append(_infer_legacy_layer(sub, sub_arrays, major, f"{path}/{sub}"))
+        return model
+    if distinct and set(distinct) <= _MHA_PARTS:
+        return _make_inferred(path, name, arrays, major, "MultiHeadAttention")
+    return _make_inferred(path, name, arrays, major)
 
 
 def _infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
