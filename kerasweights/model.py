@@ -79,7 +79,8 @@ class Matrix:
 
     def read(self) -> np.ndarray:
         """The values: a read-only view into the stored array."""
-        return self.weight.read()[self.index]
+        # The trailing Ellipsis keeps a view even for scalars (a[()] would copy to a numpy scalar).
+        return self.weight.read()[(*self.index, Ellipsis)]
 
 
 def _fmt_index(i: int | slice) -> str:
