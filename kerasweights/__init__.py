@@ -3,7 +3,7 @@
 >>> import kerasweights
 >>> with kerasweights.open("fixtures/k3/rnn_seq.keras") as model:
 ...     model.layer("enc_gru").matrix("kernel_z").shape
-(4, 5)
+(6, 5)
 """
 
 from __future__ import annotations
