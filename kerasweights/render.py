@@ -52,7 +52,7 @@ def summary_table(model: Model) -> str:
         rows.append([layer.path, layer.class_name + (" ?" if layer.inferred else ""), shapes, f"{layer.params:,}"])
     # Give the path column what it needs (up to 34) and wrap the shapes into what is left of 80.
     path_width = min(34, max([5, *(len(r[0]) for r in rows)]))
-    class_width = min(20, max([5, *(len(r[1]) for r in rows)]))
+    class_width = min(24, max([5, *(len(r[1]) for r in rows)]))
     params_width = max([6, *(len(r[3]) for r in rows)])
     shapes_width = max(12, WIDTH - path_width - class_width - params_width - 6)
     table = tabulate(
