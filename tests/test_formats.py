@@ -164,3 +164,24 @@ def test_sniff():
         assert formats.sniff(f) == "hdf5"
     assert formats.sniff(io.BytesIO(b'{"weight_map": {}}')) == "json"
     assert formats.sniff(io.BytesIO(b"hello")) == "unknown"
+
+
+def test_tf_keras_2_13_checkpoint_dependencies_prefix(tmp_path):
+    # tf.keras 2.12-2.14 wrote the vars tree under _layer_checkpoint_dependencies instead of layers.
+    source = FIXTURES / "tfk/rnn_seq.keras"
+    target = tmp_path / "old.keras"
+    with zipfile.ZipFile(source) as zin:
+        weights = zin.read("model.weights.h5")
+        members = {n: zin.read(n) for n in zin.namelist() if n != "model.weights.h5"}
+    h5_path = tmp_path / "w.h5"
+    h5_path.write_bytes(weights)
+    with h5py.File(h5_path, "r+") as f:
+        f.move("layers", "_layer_checkpoint_dependencies")
+    with zipfile.ZipFile(target, "w") as zout:
+        for name, data in members.items():
+            zout.writestr(name, data)
+        zout.write(h5_path, "model.weights.h5")
+    with kerasweights.open(target) as old, kerasweights.open(source) as new:
+        assert old.total_params == new.total_params == 485
+        assert old.layer("enc_gru").weight("kernel").array.key.startswith("_layer_checkpoint_dependencies/gru/")
+        np.testing.assert_array_equal(old.find("lstm_last/kernel_f").read(), new.find("lstm_last/kernel_f").read())
