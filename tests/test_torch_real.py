@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
 import pytest
 
 import kerasweights
 from kerasweights.torch_export import TorchModule, to_torch
 
-from conftest import FIXTURES, truth_arrays
+from conftest import FIXTURES, ROOT, truth_arrays
 from test_torch_export import MERGE, lengths_of, recurrent_cases, tolerance
 
 torch = pytest.importorskip("torch")
@@ -75,13 +77,8 @@ def test_backward_half_forced_matches_keras_on_reversed_input():
     np.testing.assert_allclose(out, arrays["bi_g/backward_g/sequences"], atol=1e-5, rtol=0)
 
 
-def test_docs_recipe():
-    """docs/pytorch.md, step by step."""
-    with kerasweights.open(FIXTURES / "k3/functional.keras") as kw:
-        [bi] = kerasweights.torch_export.to_torch(kw, layer="bi_g")
-    gru = torch.nn.GRU(**bi.kwargs)
-    gru.load_state_dict({k: torch.from_numpy(v) for k, v in bi.state_dict().items()})
-    x = truth_arrays("functional")["bi_g/input"]
-    with torch.no_grad():
-        out, _ = gru(torch.from_numpy(x))
-    np.testing.assert_allclose(out.numpy(), truth_arrays("functional")["bi_g/sequences"], atol=1e-5, rtol=0)
+def test_docs_examples(monkeypatch):
+    """docs/pytorch.md runs as written."""
+    monkeypatch.chdir(ROOT)
+    result = doctest.testfile(str(ROOT / "docs" / "pytorch.md"), module_relative=False)
+    assert result.failed == 0 and result.attempted >= 10
