@@ -30,6 +30,7 @@ MODULES = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
 # Keras gate letters in torch's order: GRU r, z, n(=h); LSTM i, f, g(=c), o.
 TORCH_GATE_ORDER = {"SimpleRNN": ("",), "GRU": ("r", "z", "h"), "LSTM": ("i", "f", "c", "o")}
 _FORCE_HINT = "use --force (force=True) to write {} anyway"
+_BACKWARDS = "go_backwards=True (torch has no backwards-only module)"
 _UNKNOWN = "no layer config in the file (activations and go_backwards unknown: pass --config)"
 
 
@@ -123,18 +124,16 @@ def refusal_reasons(layer: Layer) -> list[str]:
     if layer.class_name != "Bidirectional":
         return _leaf_reasons(layer, backward_ok=False)
     forward, backward = layer.children
+    # Halves that differ otherwise (units, tanh vs relu) fail in layer_to_torch: no one module fits.
     reasons = [f"{forward.name}: {r}" for r in _leaf_reasons(forward, backward_ok=False)]
-    reasons += [f"{backward.name}: {r}" for r in _leaf_reasons(backward, backward_ok=True)]
-    if not layer.inferred and not forward.inferred and not backward.inferred:
-        diff = [k for k in ("activation", "recurrent_activation", "use_bias", "reset_after") if _cfg(forward, k) != _cfg(backward, k)]
-        if diff:
-            reasons.append(f"forward and backward layers differ in {', '.join(diff)} (a torch module has one config)")
-    return reasons
+    return reasons + [f"{backward.name}: {r}" for r in _leaf_reasons(backward, backward_ok=True)]
 
 
 def _forced(layer: Layer, reasons: list[str]) -> str:
     if all(r.endswith(_UNKNOWN) for r in reasons):
         outcome = "assumed Keras's defaults (tanh, sigmoid gates, go_backwards=False)"
+    elif all(r.endswith(_BACKWARDS) for r in reasons):
+        outcome = "feed it the input reversed in time (x.flip(1)) to get Keras's outputs"
     else:
         outcome = "the torch module will not reproduce Keras's outputs"
     return f"layer {layer.path!r}: forced export although {', '.join(reasons)}; {outcome}"
@@ -163,7 +162,7 @@ def _leaf_reasons(layer: Layer, backward_ok: bool) -> list[str]:
             reasons.append(f"recurrent_activation={recurrent!r} (torch.nn.{MODULES[fam]} gates use sigmoid)")
     go_backwards = bool(_cfg(layer, "go_backwards"))
     if go_backwards and not backward_ok:
-        reasons.append("go_backwards=True (torch has no backwards-only module: feed a forced export x.flip(1))")
+        reasons.append(_BACKWARDS)
     elif backward_ok and not go_backwards:
         reasons.append("go_backwards=False in the backward layer of a Bidirectional")
     return reasons

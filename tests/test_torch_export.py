@@ -131,6 +131,7 @@ def test_forced_export_warns_once_and_really_differs_from_keras(path, config, mo
     out, _, _ = torch_run(module, x[:, ::-1] if entry["config"]["go_backwards"] else x)
     gap = np.abs(out - arrays[entry["sequences"]]).max()
     if backwards_only:  # exact weights: fed the reversed input, torch gives Keras's go_backwards outputs
+        assert forced[0].endswith("feed it the input reversed in time (x.flip(1)) to get Keras's outputs")
         assert gap < tolerance(model)
     else:  # the refusal is not pedantry: these outputs are visibly not Keras's
         assert gap > 1e-3
@@ -189,6 +190,20 @@ def test_merge_mode_other_than_concat_is_explained():
         "layer 'bi_s': merge_mode='sum'; torch concatenates the directions, so add its two halves "
         "(output[..., :3] and output[..., 3:])"
     ]
+
+
+def test_bidirectional_halves_that_no_single_torch_module_fits(tmp_path):
+    config = json.loads((FIXTURES / "k3/bidir_lstm.json").read_text())
+    bi_s = next(l for l in config["config"]["layers"] if l["config"]["name"] == "bi_s")
+    bi_s["config"]["backward_layer"]["config"]["activation"] = "tanh"  # forward half stays relu
+    (tmp_path / "mixed.json").write_text(json.dumps(config))
+    with kerasweights.open(FIXTURES / "k3/bidir_lstm.weights.h5", config=tmp_path / "mixed.json") as kw:
+        with pytest.raises(UnsupportedLayerError) as err:
+            to_torch(kw, layer="bi_s", force=True)
+    assert str(err.value).endswith(
+        "layer 'bi_s': forward and backward layers are different modules (RNN 8->3, relu vs RNN 8->3, tanh); "
+        "a bidirectional torch module needs one"
+    )
 
 
 def test_one_half_of_a_bidirectional_exports_as_a_unidirectional_module():
