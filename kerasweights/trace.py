@@ -1,0 +1,427 @@
+"""Run a recurrent layer's recurrence in numpy and record every gate at every time step.
+
+The equations are Keras's own cells (keras/src/layers/rnn/{simple_rnn,gru,lstm,conv_lstm}.py),
+written with the named matrices of :meth:`Layer.matrices` (``kernel_z``, ``recurrent_bias_h``...)
+and evaluated in float64. Arrays come back as float32, shaped (batch, time, units) — ConvLSTM:
+(batch, time, *spatial, filters) — in the order the layer processes the steps: for a
+``go_backwards`` layer step 0 is the last input step, exactly as Keras returns its sequence.
+
+Masks follow Keras: a masked step leaves the state (``h``, ``c``) as it was and repeats the
+previous output (zeros if the layer has ``zero_output_for_mask``, as halves of a Bidirectional
+returning sequences do); the gates of a masked step are recorded as NaN because Keras discards
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import activations
+from .activations import Activation
+from .errors import KerasWeightsError, UnsupportedLayerError
+from .layouts import family
+from .model import Layer
+
+Array = np.ndarray
+
+RECURRENT = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+OUTPUTS = {
+    "SimpleRNN": ("h",),
+    "GRU": ("z", "r", "candidate", "h"),
+    "LSTM": ("i", "f", "o", "candidate", "c", "h"),
+}
+STATES = {"SimpleRNN": ("h",), "GRU": ("h",), "LSTM": ("h", "c")}
+MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+class TraceInputError(KerasWeightsError, ValueError):
+    """An input, initial state or mask array that does not fit the traced layer."""
+
+
+@dataclass
+class _Cell:
+    """One recurrent cell, ready to step: projections, activations and the gate matrices."""
+
+    path: str
+    family: str
+    units: int
+    act: Activation
+    rec_act: Activation
+    kernel: dict[str, Array]  # gate letter ("" for SimpleRNN) -> input weights
+    recurrent_kernel: dict[str, Array]
+    bias: dict[str, Array]  # input bias per gate (zeros without use_bias)
+    recurrent_bias: dict[str, Array] | None  # GRU reset_after and CuDNN layers only
+    reset_after: bool
+    go_backwards: bool
+    zero_output_for_mask: bool
+    project: Callable[[Array, Array], Array]  # (inputs, kernel) -> input contribution
+    recur: Callable[[Array, Array], Array]  # (h, recurrent_kernel) -> recurrent contribution
+    in_rank: int  # axes of one time step of the input, batch excluded: 1, or spatial + channels
+    channels_first: bool = False
+
+
+def is_traceable(layer: Layer) -> bool:
+    """True for the layer classes :func:`trace` runs (recurrent layers and Bidirectional)."""
+    return layer.class_name in RECURRENT or layer.class_name == "Bidirectional"
+
+
+def state_names(layer: Layer) -> list[str]:
+    """Names of the initial states :func:`trace` accepts, in Keras's order (``h``, ``c``...)."""
+    if layer.class_name == "Bidirectional":
+        return [f"{half}/{s}" for half, child in zip(("forward", "backward"), _halves(layer)) for s in state_names(child)]
+    _check_recurrent(layer)
+    return list(STATES[family(layer.class_name)])
+
+
+def gate_ranges(layer: Layer) -> dict[str, tuple[float, float]]:
+    """The closed range each traced array lies in, from the layer's activations."""
+    if layer.class_name == "Bidirectional":
+        out = {f"{half}/{k}": v for half, child in zip(("forward", "backward"), _halves(layer)) for k, v in gate_ranges(child).items()}
+        (a, b), (c, d) = out["forward/h"], out["backward/h"]
+        mode = layer.config.get("merge_mode", "concat")
+        if mode in ("concat", "ave"):
+            out["h"] = (min(a, c), max(b, d))
+        elif mode == "sum":
+            out["h"] = (a + c, b + d)
+        elif mode == "mul":
+            finite = all(np.isfinite(v) for v in (a, b, c, d))
+            corners = [a * c, a * d, b * c, b * d] if finite else [-np.inf, np.inf]
+            out["h"] = (min(corners), max(corners))
+        return out
+    cell = _cell(layer)
+    ra, a = (cell.rec_act.low, cell.rec_act.high), (cell.act.low, cell.act.high)
+    if cell.family == "SimpleRNN":
+        return {"h": a}
+    if cell.family == "GRU":
+        h = (min(a[0], 0.0), max(a[1], 0.0)) if cell.act.low > -np.inf else (-np.inf, np.inf)
+        return {"z": ra, "r": ra, "candidate": a, "h": h}
+    gated = 0.0 <= cell.rec_act.low and cell.rec_act.high <= 1.0  # h = o * act(c) with o in [0, 1]
+    h = (min(a[0], 0.0), max(a[1], 0.0)) if gated else (-np.inf, np.inf)
+    return {"i": ra, "f": ra, "o": ra, "candidate": a, "c": (-np.inf, np.inf), "h": h}
+
+
+def trace(
+    layer: Layer,
+    x: Any,
+    initial_state: Any = None,
+    mask: Any = None,
+) -> dict[str, Array]:
+    """Run ``layer`` on ``x`` in numpy; every gate and state per time step, float32.
+
+    ``x`` is (batch, time, features), or (time, features) for a batch of 1 (ConvLSTM:
+    (batch, time, *spatial, channels)). ``initial_state`` is ``h0`` or ``[h0, c0]`` (a
+    Bidirectional takes the forward states then the backward ones, as Keras does),
+    each (batch, units) or (units,) for all samples. ``mask`` is bool (batch, time).
+
+    SimpleRNN gives ``h``; GRU ``z``, ``r``, ``candidate``, ``h``; LSTM and ConvLSTM ``i``,
+    ``f``, ``o``, ``candidate``, ``c``, ``h``. A Bidirectional gives each half's arrays under
+    ``forward/`` and ``backward/`` (each in its own processing order) plus ``h``, the merged
+    output sequence in input order, as Keras returns it (not for ``merge_mode=None``).
+    """
+    if layer.class_name == "Bidirectional":
+        return _trace_bidirectional(layer, x, initial_state, mask)
+    return _run(_cell(layer), x, initial_state, mask)
+
+
+# -- building a cell from a layer ---------------------------------------------------------------
+
+
+def _check_recurrent(layer: Layer) -> None:
+    if layer.class_name not in RECURRENT:
+        raise UnsupportedLayerError(
+            f"layer {layer.path!r} ({layer.class_name}) is not a recurrent layer; trace runs "
+            "SimpleRNN, GRU, LSTM, ConvLSTM1D/2D/3D, CuDNNGRU, CuDNNLSTM and Bidirectional"
+        )
+
+
+def _halves(layer: Layer) -> list[Layer]:
+    if len(layer.children) != 2:
+        raise UnsupportedLayerError(f"layer {layer.path!r}: Bidirectional without a forward and a backward layer")
+    return layer.children
+
+
+def _cell(layer: Layer) -> _Cell:
+    _check_recurrent(layer)
+    config = layer.config
+    fam = family(layer.class_name)
+    major = layer.context.keras_major
+    if config.get("time_major"):
+        raise UnsupportedLayerError(f"layer {layer.path!r}: time_major=True is not supported by trace")
+    if layer.class_name.startswith("CuDNN"):  # fixed activations, reset_after GRU
+        act, rec_act = activations.get("tanh", 3), activations.get("sigmoid", 3)
+    else:
+        act = activations.get(config.get("activation", "tanh"), major, layer.path)
+        default = "hard_sigmoid" if major <= 1 else "sigmoid"
+        rec = config.get("recurrent_activation", config.get("inner_activation", default))
+        rec_act = activations.get(rec, major, layer.path, "recurrent_activation")
+    matrices = {name: m.read().astype(np.float64) for name, m in layer.matrices().items()}
+    gates = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "f", "c", "o")}[fam]
+
+    def pick(var: str, gate: str) -> Array | None:
+        return matrices.get(f"{var}_{gate}" if gate else var)
+
+    kernel, recurrent_kernel, bias = {}, {}, {}
+    recurrent_bias: dict[str, Array] | None = {} if any(n.startswith("recurrent_bias") for n in matrices) else None
+    for gate in gates:
+        k, rk = pick("kernel", gate), pick("recurrent_kernel", gate)
+        if k is None or rk is None:
+            raise UnsupportedLayerError(
+                f"layer {layer.path!r}: no {'kernel' + ('_' + gate if gate else '')} / recurrent kernel among its matrices "
+                f"({', '.join(matrices) or 'none'}); is the file missing this layer's weights?"
+            )
+        kernel[gate], recurrent_kernel[gate] = k, rk
+        units = rk.shape[-1]
+        b = pick("bias", gate)
+        bias[gate] = b if b is not None else np.zeros(units)
+        if recurrent_bias is not None:
+            rb = pick("recurrent_bias", gate)
+            recurrent_bias[gate] = rb if rb is not None else np.zeros(units)
+    reset_after = fam == "GRU" and (layer.class_name == "CuDNNGRU" or bool(config.get("reset_after", False)))
+    zero_output = bool(config.get("zero_output_for_mask", False))
+    common = dict(
+        path=layer.path,
+        family=fam,
+        units=units,
+        act=act,
+        rec_act=rec_act,
+        kernel=kernel,
+        recurrent_kernel=recurrent_kernel,
+        bias=bias,
+        recurrent_bias=recurrent_bias,
+        reset_after=reset_after,
+        go_backwards=bool(config.get("go_backwards", False)),
+        zero_output_for_mask=zero_output,
+    )
+    if layer.class_name.startswith("ConvLSTM"):
+        return _conv_cell(layer, common)
+    return _Cell(**common, project=_dot, recur=_dot, in_rank=1)  # type: ignore[arg-type]
+
+
+def _dot(x: Array, w: Array) -> Array:
+    return x @ w
+
+
+# -- ConvLSTM: the same LSTM equations with convolutions ----------------------------------------
+
+
+def _tuple(value: Any, rank: int, name: str, path: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * rank
+    if isinstance(value, (list, tuple)) and len(value) == rank and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    raise UnsupportedLayerError(f"layer {path!r}: cannot read {name}={value!r}")
+
+
+def _conv_cell(layer: Layer, common: dict[str, Any]) -> _Cell:
+    config, path = layer.config, layer.path
+    rank = int(layer.class_name[-2])
+    strides = _tuple(config.get("strides", 1), rank, "strides", path)
+    dilation = _tuple(config.get("dilation_rate", 1), rank, "dilation_rate", path)
+    padding = str(config.get("padding", "valid")).lower()
+    if padding not in ("valid", "same"):
+        raise UnsupportedLayerError(f"layer {path!r}: padding {padding!r} is not supported by trace")
+    channels_first = config.get("data_format") == "channels_first"
+
+    def project(x: Array, w: Array) -> Array:
+        return conv(x, w, strides, padding, dilation)
+
+    def recur(h: Array, w: Array) -> Array:
+        # Keras: the recurrent convolution always has stride 1 and "same" padding.
+        return conv(h, w, (1,) * rank, "same", (1,) * rank)
+
+    return _Cell(**common, project=project, recur=recur, in_rank=rank + 1, channels_first=channels_first)
+
+
+def conv(x: Array, w: Array, strides: Sequence[int], padding: str, dilation: Sequence[int]) -> Array:
+    """N-d convolution, channels last: x (n, *spatial, in), w (*kernel, in, out), TF padding rules."""
+    rank = w.ndim - 2
+    span = [(k - 1) * d + 1 for k, d in zip(w.shape[:rank], dilation)]
+    if padding == "same":
+        pads = []
+        for n, e, s in zip(x.shape[1 : 1 + rank], span, strides):
+            total = max((-(-n // s) - 1) * s + e - n, 0)
+            pads.append((total // 2, total - total // 2))  # TF puts the odd pixel after
+        x = np.pad(x, [(0, 0), *pads, (0, 0)])
+    spatial = tuple(range(1, 1 + rank))
+    if any(x.shape[a] < e for a, e in zip(spatial, span)):
+        raise TraceInputError(f"input spatial shape {x.shape[1:1 + rank]} is smaller than the kernel span {tuple(span)}")
+    windows = np.lib.stride_tricks.sliding_window_view(x, span, axis=spatial)  # (n, *out, in, *span)
+    cut = (slice(None), *(slice(None, None, s) for s in strides), slice(None), *(slice(None, None, d) for d in dilation))
+    windows = windows[cut]
+    return np.tensordot(windows, w, axes=([1 + rank, *range(2 + rank, 2 + 2 * rank)], [rank, *range(rank)]))
+
+
+# -- the recurrence ------------------------------------------------------------------------------
+
+
+def _as_batch(x: Any, cell: _Cell) -> Array:
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        raise TraceInputError(f"layer {cell.path!r}: input must be numeric, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    if x.ndim == cell.in_rank + 1:
+        x = x[None]
+    if x.ndim != cell.in_rank + 2:
+        want = "(batch, time, features) or (time, features)" if cell.in_rank == 1 else f"(batch, time, {cell.in_rank} more axes)"
+        raise TraceInputError(f"layer {cell.path!r}: input has shape {x.shape}, expected {want}")
+    if cell.channels_first:
+        x = np.moveaxis(x, 2, -1)
+    features = next(iter(cell.kernel.values())).shape[-2]
+    if x.shape[-1] != features:
+        raise TraceInputError(f"layer {cell.path!r}: input has {x.shape[-1]} features, the layer's kernel expects {features}")
+    if x.shape[1] == 0:
+        raise TraceInputError(f"layer {cell.path!r}: input has no time steps")
+    return x
+
+
+def _as_mask(mask: Any, x: Array, path: str) -> Array | None:
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.ndim == 1:
+        m = m[None]
+    if m.shape != x.shape[:2]:
+        raise TraceInputError(f"layer {path!r}: mask has shape {np.shape(mask)}, expected (batch, time) = {x.shape[:2]}")
+    if m.dtype.kind not in "biuf":
+        raise TraceInputError(f"layer {path!r}: mask must be boolean, got dtype {m.dtype}")
+    return m.astype(bool)
+
+
+def _as_states(initial_state: Any, names: Sequence[str], shape: tuple[int, ...], path: str) -> list[Array]:
+    if initial_state is None:
+        return [np.zeros(shape) for _ in names]
+    states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+    if len(states) != len(names):
+        raise TraceInputError(f"layer {path!r}: expected {len(names)} initial state(s) ({', '.join(names)}), got {len(states)}")
+    out = []
+    for name, s in zip(names, states):
+        a = np.asarray(s, dtype=np.float64)
+        if a.shape == shape[1:]:
+            a = np.broadcast_to(a, shape)
+        if a.shape != shape:
+            raise TraceInputError(f"layer {path!r}: initial state {name} has shape {a.shape}, expected {shape} or {shape[1:]}")
+        out.append(a)
+    return out
+
+
+def _run(cell: _Cell, x: Any, initial_state: Any, mask: Any) -> dict[str, Array]:
+    x = _as_batch(x, cell)
+    m = _as_mask(mask, x, cell.path)
+    if cell.go_backwards:  # Keras reverses the input (and mask) and runs forward
+        x = x[:, ::-1]
+        m = None if m is None else m[:, ::-1]
+    batch, steps = x.shape[:2]
+    # Input contributions of every step at once: (batch * time, ...) through the kernel.
+    flat = x.reshape(batch * steps, *x.shape[2:])
+    xs = {g: (cell.project(flat, k) + cell.bias[g]) for g, k in cell.kernel.items()}
+    xs = {g: v.reshape(batch, steps, *v.shape[1:]) for g, v in xs.items()}
+    state_shape = (batch, *next(iter(xs.values())).shape[2:])
+    states = _as_states(initial_state, STATES[cell.family], state_shape, cell.path)
+    names = OUTPUTS[cell.family]
+    out = {n: np.empty((batch, steps, *state_shape[1:])) for n in names}
+    h = states[0]
+    c = states[1] if cell.family == "LSTM" else None
+    prev_out = h
+    for t in range(steps):
+        x_t = {g: v[:, t] for g, v in xs.items()}
+        values = _step(cell, x_t, h, c)
+        if m is None:
+            h = values["h"]
+            c = values.get("c")
+            y = h
+        else:
+            keep = m[:, t].reshape(batch, *([1] * (len(state_shape) - 1)))
+            h = np.where(keep, values["h"], h)
+            if c is not None:
+                c = np.where(keep, values["c"], c)
+            fill = np.zeros_like(h) if cell.zero_output_for_mask else prev_out
+            y = np.where(keep, values["h"], fill)
+            for n in names:
+                if n not in STATES[cell.family]:
+                    values[n] = np.where(keep, values[n], np.nan)
+            if c is not None:
+                values["c"] = c
+        prev_out = y
+        values["h"] = y
+        for n in names:
+            out[n][:, t] = values[n]
+    if cell.channels_first:
+        out = {n: np.moveaxis(v, -1, 2) for n, v in out.items()}
+    return {n: v.astype(np.float32) for n, v in out.items()}
+
+
+def _step(cell: _Cell, x: dict[str, Array], h: Array, c: Array | None) -> dict[str, Array]:
+    """One time step of Keras's cell equations; gate letters as in the layout rules."""
+    u, rec_act, act = cell.recurrent_kernel, cell.rec_act, cell.act
+
+    def rec(g: str, state: Array) -> Array:
+        r = cell.recur(state, u[g])
+        return r + cell.recurrent_bias[g] if cell.recurrent_bias is not None else r
+
+    if cell.family == "SimpleRNN":
+        return {"h": act(x[""] + rec("", h))}
+    if cell.family == "GRU":
+        z = rec_act(x["z"] + rec("z", h))
+        r = rec_act(x["r"] + rec("r", h))
+        if cell.reset_after:
+            candidate = act(x["h"] + r * rec("h", h))
+        else:
+            candidate = act(x["h"] + rec("h", r * h))
+        return {"z": z, "r": r, "candidate": candidate, "h": z * h + (1.0 - z) * candidate}
+    assert c is not None
+    i = rec_act(x["i"] + rec("i", h))
+    f = rec_act(x["f"] + rec("f", h))
+    candidate = act(x["c"] + rec("c", h))
+    o = rec_act(x["o"] + rec("o", h))
+    c = f * c + i * candidate
+    return {"i": i, "f": f, "o": o, "candidate": candidate, "c": c, "h": o * act(c)}
+
+
+# -- Bidirectional ------------------------------------------------------------------------------
+
+
+def _trace_bidirectional(layer: Layer, x: Any, initial_state: Any, mask: Any) -> dict[str, Array]:
+    forward, backward = _halves(layer)
+    n_f, n_b = len(state_names(forward)), len(state_names(backward))
+    if initial_state is None:
+        s_f = s_b = None
+    else:
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        if len(states) != n_f + n_b:
+            raise TraceInputError(
+                f"layer {layer.path!r}: expected {n_f + n_b} initial states ({', '.join(state_names(layer))}), got {len(states)}"
+            )
+        s_f, s_b = states[:n_f], states[n_f:]
+    out: dict[str, Array] = {}
+    halves = []
+    for half, child, s in (("forward", forward, s_f), ("backward", backward, s_b)):
+        cell = _cell(child)
+        # Keras's Bidirectional forces zero_output_for_mask = return_sequences on both halves.
+        cell.zero_output_for_mask = bool(child.config.get("return_sequences", False))
+        arrays = _run(cell, x, s, mask)
+        halves.append(arrays["h"])
+        out.update({f"{half}/{k}": v for k, v in arrays.items()})
+    merged = merge(layer, halves[0], halves[1][:, ::-1])
+    if merged is not None:
+        out["h"] = merged
+    return out
+
+
+def merge(layer: Layer, forward: Array, backward: Array) -> Array | None:
+    """Combine the halves' outputs per ``merge_mode`` (``None`` for merge_mode=None)."""
+    mode = layer.config.get("merge_mode", "concat")
+    if mode is None:
+        return None
+    if mode == "concat":
+        return np.concatenate([forward, backward], axis=-1)
+    if mode == "sum":
+        return forward + backward
+    if mode == "ave":
+        return (forward + backward) / 2
+    if mode == "mul":
+        return forward * backward
+    raise UnsupportedLayerError(f"layer {layer.path!r}: merge_mode {mode!r} is not supported; Keras has {', '.join(MERGE_MODES)}, None")
