@@ -1,0 +1,54 @@
+"""Build the benchmark models with real Keras (run with the TensorFlow venv's python).
+
+    ~/kw-tfvenv/bin/python bench/make_models.py [--out bench/work]
+
+Writes ``big.keras`` / ``big.h5`` (~150 MB of float32 weights) and ``small.keras`` /
+``small.h5`` (~20 KB) for the same architecture: a stack of LSTM layers and a Dense head.
+Keras is needed only here and by the ``keras-load`` baseline, never by kerasweights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# (name, LSTM width); the input size equals the width, so every LSTM holds 4 * (2w^2 + w) params.
+SIZES = {"big": 1024, "small": 12}
+N_LSTM = 4
+TIMESTEPS = 8
+
+
+def build(width: int):
+    import keras
+
+    layers = [keras.Input((TIMESTEPS, width), name="x")]
+    for i in range(N_LSTM):
+        layers.append(keras.layers.LSTM(width, return_sequences=i < N_LSTM - 1, name=f"lstm_{i}"))
+    layers.append(keras.layers.Dense(4 * width, name="head"))
+    return keras.Sequential(layers, name="stack")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "work")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    import keras
+
+    for name, width in SIZES.items():
+        start = time.perf_counter()
+        model = build(width)
+        for suffix in (".keras", ".h5"):
+            path = args.out / f"{name}{suffix}"
+            model.save(path)
+            print(f"{path}: {path.stat().st_size:,} bytes, {model.count_params():,} params "
+                  f"(keras {keras.__version__}, {time.perf_counter() - start:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
