@@ -1,0 +1,209 @@
+"""``kerasweights trace``: npz written from the CLI matches Keras's truth; exit codes; docs/trace.md is real."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerasweights.cli import main
+
+from conftest import FIXTURES, ROOT, model_files, truth_arrays
+
+DOC = (ROOT / "docs" / "trace.md").read_text()
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["trace", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def save(tmp_path: Path, name: str, array: np.ndarray) -> Path:
+    path = tmp_path / name
+    np.save(path, array)
+    return path
+
+
+def files(model: str) -> list:
+    return [
+        pytest.param(path, config, runtime, id=f"{runtime}/{path.name}")
+        for runtime in ("k3", "tfk")
+        for path, config in model_files(model, runtime)
+    ]
+
+
+@pytest.mark.parametrize("path, config, runtime", files("rnn_seq"))
+@pytest.mark.parametrize("layer", ["my_rnn", "enc_gru", "gru_ra_false", "lstm_last"])
+def test_trace_writes_keras_sequences(capsys, tmp_path, path, config, runtime, layer):
+    arrays = truth_arrays("rnn_seq", runtime)
+    x = save(tmp_path, "x.npy", arrays[f"{layer}/input"])
+    extra = ["--config", config] if config else []
+    code, out, err = run(capsys, path, layer, "--input", x, "-o", tmp_path / "t.npz", *extra)
+    assert code == 0, err
+    with np.load(tmp_path / "t.npz") as traced:
+        np.testing.assert_allclose(traced["h"], arrays[f"{layer}/sequences"], atol=1e-5)
+        expected = {"my_rnn": ["h"], "lstm_last": ["i", "f", "o", "candidate", "c", "h"]}.get(layer, ["z", "r", "candidate", "h"])
+        assert traced.files == expected
+    assert out.startswith(f"{layer} (") and f"Wrote {tmp_path / 't.npz'}" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("keys", [("h0", "c0"), ("h", "c"), ("arr_0", "arr_1")], ids=["h0", "h", "positional"])
+def test_initial_state_file(capsys, tmp_path, keys):
+    arrays = truth_arrays("rnn_seq", "tfk")
+    x = save(tmp_path, "x.npy", arrays["lstm_last/input"])
+    np.savez(tmp_path / "s.npz", **dict(zip(keys, (arrays["lstm_last/h0"], arrays["lstm_last/c0"]))))
+    code, _, err = run(capsys, FIXTURES / "tfk" / "rnn_seq.h5", "lstm_last", "--input", x, "-o", tmp_path / "t.npz", "--initial-state", tmp_path / "s.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "t.npz") as traced:
+        np.testing.assert_allclose(traced["h"], arrays["lstm_last/output_with_state"], atol=1e-5)
+
+
+def test_missing_initial_state_is_a_usage_error(capsys, tmp_path):
+    x = save(tmp_path, "x.npy", truth_arrays("rnn_seq")["lstm_last/input"])
+    np.savez(tmp_path / "s.npz", h0=np.zeros((2, 3)))
+    code, _, err = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", "lstm_last", "--input", x, "-o", tmp_path / "t.npz", "--initial-state", tmp_path / "s.npz")
+    assert code == 2
+    assert err == f"kerasweights: error: {tmp_path / 's.npz'}: no initial state 'c' (or c0, arr_1); the file has: h0\n"
+
+
+@pytest.mark.parametrize("runtime", ["k3", "tfk"])
+def test_mask_file_matches_keras(capsys, tmp_path, runtime):
+    arrays = truth_arrays("masked", runtime)
+    x = save(tmp_path, "x.npy", arrays["lstm_masked/input"])
+    m = save(tmp_path, "m.npy", arrays["lstm_masked/mask"])
+    code, out, _ = run(capsys, FIXTURES / runtime / "masked.keras", "lstm_masked", "--input", x, "--mask", m, "-o", tmp_path / "t.npz")
+    assert code == 0
+    with np.load(tmp_path / "t.npz") as traced:
+        np.testing.assert_allclose(traced["h"], arrays["lstm_masked/sequences"], atol=1e-5)
+    assert "Masked: 2 (sample, step) pairs; their gates are NaN, h and c carry over." in out
+
+
+@pytest.mark.parametrize("path, config, runtime", files("masked"))
+def test_from_input_reproduces_the_model_output(capsys, tmp_path, path, config, runtime):
+    arrays = truth_arrays("masked", runtime)
+    x = save(tmp_path, "x.npy", arrays["_model/input"])
+    extra = ["--config", config] if config else []
+    code, _, err = run(capsys, path, "gru_masked", "--input", x, "--from-input", "-o", tmp_path / "t.npz", *extra)
+    assert code == 0, err
+    with np.load(tmp_path / "t.npz") as traced:
+        np.testing.assert_allclose(traced["h"][:, -1], arrays["_model/output"], atol=1e-5)
+
+
+def test_from_input_one_sample_without_batch_axis(capsys, tmp_path):
+    arrays = truth_arrays("rnn_seq")
+    x = save(tmp_path, "x.npy", arrays["_model/input"][1])
+    code, _, _ = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", "lstm_last", "--input", x, "--from-input", "-o", tmp_path / "t.npz")
+    assert code == 0
+    with np.load(tmp_path / "t.npz") as traced:
+        assert traced["h"].shape == (1, 7, 3)
+        head = truth_arrays("rnn_seq")["_weights/head/0"], truth_arrays("rnn_seq")["_weights/head/1"]
+        np.testing.assert_allclose(traced["h"][0, -1] @ head[0] + head[1], arrays["_model/output"][1], atol=1e-5)
+
+
+def test_bidirectional_wrapper_and_half(capsys, tmp_path):
+    arrays = truth_arrays("bidir_lstm", "tfk")
+    x = save(tmp_path, "x.npy", arrays["bi_l/input"])
+    path = FIXTURES / "tfk" / "bidir_lstm.keras"
+    assert run(capsys, path, "bi_l", "--input", x, "-o", tmp_path / "w.npz")[0] == 0
+    assert run(capsys, path, "bi_l/backward_l", "--input", x, "-o", tmp_path / "b.npz")[0] == 0
+    with np.load(tmp_path / "w.npz") as wrapper, np.load(tmp_path / "b.npz") as half:
+        np.testing.assert_allclose(wrapper["h"], arrays["bi_l/sequences"], atol=1e-5)
+        np.testing.assert_allclose(half["h"], arrays["bi_l/backward_l/sequences"], atol=1e-5)
+        assert "forward/f" in wrapper.files and "backward/c" in wrapper.files
+
+
+@pytest.mark.parametrize(
+    "layer, x_shape, extra, code, message",
+    [
+        ("head", (7, 6), [], 2, "layer 'head' (Dense) is not a recurrent layer"),
+        ("nope", (7, 6), [], 2, "no layer 'nope'; layers with weights: my_rnn, enc_gru"),
+        ("enc_gru", (7, 4), [], 2, "layer 'enc_gru': input has 4 features, the layer's kernel expects 6"),
+        ("enc_gru", (7, 6), ["--from-input"], 2, "layer 'my_rnn': input has 6 features, the layer's kernel expects 4"),
+    ],
+    ids=["not-recurrent", "unknown-layer", "features", "from-input-features"],
+)
+def test_usage_errors(capsys, tmp_path, layer, x_shape, extra, code, message):
+    x = save(tmp_path, "x.npy", np.zeros(x_shape, np.float32))
+    got, out, err = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", layer, "--input", x, "-o", tmp_path / "t.npz", *extra)
+    assert got == code and out == ""
+    assert err.startswith("kerasweights: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "t.npz").exists()
+
+
+def test_unrunnable_layer_before_target(capsys, tmp_path):
+    x = save(tmp_path, "x.npy", truth_arrays("functional")["_model/input"])
+    code, _, err = run(capsys, FIXTURES / "k3" / "functional.keras", "mha", "--input", x, "--from-input", "-o", tmp_path / "t.npz")
+    assert code == 2
+    assert "cannot feed layer 'mha' from the model input: layer 'encoder/enc_bn': BatchNormalization cannot run in numpy" in err
+
+
+def test_unreadable_inputs_exit_3(capsys, tmp_path):
+    model = FIXTURES / "k3" / "rnn_seq.keras"
+    code, _, err = run(capsys, model, "enc_gru", "--input", tmp_path / "absent.npy", "-o", tmp_path / "t.npz")
+    assert (code, err) == (3, f"kerasweights: error: {tmp_path / 'absent.npy'}: input file not found\n")
+    objects = tmp_path / "obj.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    code, _, err = run(capsys, model, "enc_gru", "--input", objects, "-o", tmp_path / "t.npz")
+    assert (code, err) == (3, f"kerasweights: error: {objects}: input holds Python objects (a pickle); kerasweights never unpickles\n")
+
+
+def test_plot_writes_a_png(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    arrays = truth_arrays("masked")
+    x = save(tmp_path, "x.npy", arrays["lstm_masked/input"])
+    m = save(tmp_path, "m.npy", arrays["lstm_masked/mask"])
+    code, out, _ = run(capsys, FIXTURES / "k3" / "masked.h5", "lstm_masked", "--input", x, "--mask", m, "-o", tmp_path / "t.npz", "--plot", tmp_path / "p.png")
+    assert code == 0 and f"and {tmp_path / 'p.png'}" in out
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- docs/trace.md: its commands produce its output ------------------------------------------------
+
+DOC_CASES = [
+    # (truth npz, key, sample, file name the doc saves it as, the doc's kerasweights command)
+    ("fixtures/k3/rnn_seq.truth.npz", "enc_gru/input", "x.npy"),
+    ("fixtures/k3/masked.truth.npz", "_model/input", "tokens.npy"),
+]
+
+
+def doc_blocks() -> list[tuple[str, str]]:
+    """(kerasweights command, the text block after it) pairs from docs/trace.md."""
+    pairs = re.findall(r"```sh\n(.*?)```\s*```text\n(.*?)```", DOC, re.S)
+    return [(line, text) for sh, text in pairs for line in sh.splitlines() if line.startswith("kerasweights trace")]
+
+
+def test_doc_has_the_worked_examples():
+    assert len(doc_blocks()) == 2
+    assert (ROOT / "docs" / "img" / "trace_enc_gru.png").stat().st_size < 150_000
+    for source, key, name in DOC_CASES:
+        assert f"np.save('{name}', np.load('{source}')['{key}'][0])" in DOC
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["enc_gru", "from-input"])
+def test_doc_commands_print_what_the_doc_shows(capsys, tmp_path, monkeypatch, index):
+    source, key, name = DOC_CASES[index]
+    command, text = doc_blocks()[index]
+    (tmp_path / "fixtures").symlink_to(FIXTURES)
+    monkeypatch.chdir(tmp_path)
+    with np.load(ROOT / source) as data:
+        np.save(name, data[key][0])
+    argv = shlex.split(command)[1:]
+    if "--plot" in argv:
+        pytest.importorskip("matplotlib")
+    assert main(argv) == 0
+    assert capsys.readouterr().out == text
+
+
+def test_doc_comparison_number_is_real(tmp_path):
+    arrays = truth_arrays("rnn_seq")
+    from kerasweights import open as kw_open
+    from kerasweights.trace import trace
+
+    with kw_open(FIXTURES / "k3" / "rnn_seq.keras") as model:
+        h = trace(model.layer("enc_gru"), arrays["enc_gru/input"][0])["h"][0]
+    assert f"```text\n{np.abs(h - arrays['enc_gru/sequences'][0]).max():.1e}\n```" in DOC
