@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for command in _commands.COMMANDS:
         command.add_parser(sub)
+    for subparser in sub.choices.values():  # `--debug` after the command too; SUPPRESS keeps one given before
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks for errors")
     return parser
 
 

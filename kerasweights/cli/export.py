@@ -3,14 +3,75 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from .. import __version__, exporting
 from ..errors import KerasWeightsError
+from ..model import Model
+from ._common import add_input, open_model
+from ._output import error, warn
+from ._progress import Progress
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("export", help="write every named matrix (or stored array) to .npz or .safetensors")
+    add_input(parser)
+    parser.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.npz or OUT.safetensors")
+    parser.add_argument("--format", choices=sorted(set(exporting.FORMATS.values())), help="default: from OUT's extension")
+    parser.add_argument("--raw", action="store_true", help="the stored arrays unsplit, keyed <layer path>/<weight name>")
+    parser.add_argument("--layer", metavar="PATH", help="only this layer and the layers inside it")
+    parser.add_argument(
+        "--to", choices=("keras", "pytorch"), default="keras",
+        help="keras (default): Keras's names and orientation; pytorch: torch.nn.RNN/GRU/LSTM parameters",
+    )
+    parser.add_argument("--force", action="store_true", help="with --to pytorch: convert what PyTorch computes differently, with a warning")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise KerasWeightsError("the export command is not implemented yet")
+    try:
+        fmt = exporting.format_for(args.output, args.format)
+    except ValueError as exc:
+        return error(str(exc), 2)
+    if args.raw and args.to == "pytorch":
+        return error("--raw exports Keras's stored arrays; it cannot be combined with --to pytorch", 2)
+    with open_model(args.file, args.config) as model:
+        if args.to == "pytorch":
+            arrays: dict[str, Any] = _torch_tensors(model, args)
+        else:
+            selection = exporting.select(model, raw=args.raw, layer=args.layer)
+            for message in selection.warnings:
+                warn(message)
+            arrays = dict(selection.arrays)
+        if not arrays:
+            where = f"layer {args.layer!r}" if args.layer else "the model"
+            return error(f"{model.path}: nothing to export: {where} has no weights", 2)
+        metadata = {"exported_by": f"kerasweights {__version__}", "source": Path(model.path).name,
+                    "layout": args.to if not args.raw else "keras-raw"}
+        with Progress(len(arrays), f"export {Path(args.output).name}") as bar:
+            try:
+                values = exporting.write(args.output, arrays, fmt, metadata=metadata, progress=lambda _key: bar.advance())
+            except OSError as exc:
+                return error(f"cannot write {args.output}: {exc.strerror or exc}", 2)
+    print(f"wrote {len(arrays):,} arrays ({values:,} values) to {args.output}")
+    return 0
+
+
+def _torch_tensors(model: Model, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Tensors of every module ``to_torch`` converts; prints each module and its warnings."""
+    from ..torch_export import to_torch  # imported here: only --to pytorch needs it
+
+    tensors: dict[str, np.ndarray] = {}
+    for module in to_torch(model, layer=args.layer, force=args.force):
+        kwargs = ", ".join(f"{k}={v!r}" for k, v in module.kwargs.items())
+        print(f"{module.layer_path}: torch.nn.{module.module}({kwargs})")
+        for message in module.warnings:
+            warn(message)
+        clash = sorted(set(tensors) & set(module.tensors))
+        if clash:  # a silent overwrite would lose a layer's parameters
+            raise KerasWeightsError(f"two layers export the same tensor names: {', '.join(clash)}", model.path)
+        tensors.update(module.tensors)
+    return tensors

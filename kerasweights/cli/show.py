@@ -3,14 +3,83 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from ..errors import KerasWeightsError
+import numpy as np
+
+from ..errors import LayoutError
+from ..model import Matrix, Model, Weight
+from ._common import add_input, open_model
+from ._output import error
+
+SUMMARY_THRESHOLD = 1000  # numpy's default: larger arrays print their corners only
+OUTPUTS = (".npy", ".csv", ".txt")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("show", help="print one named matrix or stored array, or save it as .npy/.csv/.txt")
+    add_input(parser)
+    parser.add_argument("key", metavar="LAYER/MATRIX", help="e.g. enc_gru/kernel_z, or a stored weight: enc_gru/kernel")
+    parser.add_argument("--full", action="store_true", help=f"print every value (default: corners only above {SUMMARY_THRESHOLD} values)")
+    parser.add_argument("-o", "--output", metavar="OUT", help="write the values to OUT.npy, OUT.csv or OUT.txt instead")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise KerasWeightsError("the show command is not implemented yet")
+    suffix = Path(args.output).suffix.lower() if args.output else ""
+    if args.output and suffix not in OUTPUTS:
+        return error(f"cannot tell the format of {args.output!r}; name it {', '.join('OUT' + s for s in OUTPUTS)}", 2)
+    with open_model(args.file, args.config) as model:
+        item = model.find(args.key)
+        value = item.read()
+        if args.output:
+            if suffix != ".npy" and value.ndim > 2:
+                return error(
+                    f"{item.key} has {value.ndim} dimensions {tuple(value.shape)}; {suffix} holds at most 2: use .npy", 2
+                )
+            try:
+                save(args.output, value)
+            except OSError as exc:
+                return error(f"cannot write {args.output}: {exc.strerror or exc}", 2)
+            print(f"wrote {item.key} ({'x'.join(map(str, value.shape)) or 'scalar'} {value.dtype}) to {args.output}")
+            return 0
+        print(header(model, item))
+        print()
+        threshold = sys.maxsize if args.full else SUMMARY_THRESHOLD
+        with np.printoptions(threshold=threshold, linewidth=80):
+            print(value)
+    return 0
+
+
+def header(model: Model, item: Matrix | Weight) -> str:
+    """key, shape, dtype, meaning and source, one per line."""
+    if isinstance(item, Matrix):
+        meaning = item.meaning or "-"
+        source = f"{item.source} of {item.weight.array.key}"
+    else:
+        layer = model.layer(item.layer_path)
+        try:
+            parts = [m.name for m in layer.matrices().values() if m.weight is item]
+        except LayoutError:  # a layout problem only loses this hint
+            parts = []
+        meaning = f"stored array, split into {', '.join(parts)}" if parts else "stored array"
+        source = item.array.key
+    fields = {"key": item.key, "shape": _shape(item.shape), "dtype": item.dtype, "meaning": meaning, "source": source}
+    return "\n".join(f"{name + ':':<9}{text}" for name, text in fields.items())
+
+
+def save(path: str, value: np.ndarray) -> None:
+    """By extension: ``.npy`` keeps dtype and shape; ``.csv``/``.txt`` write rows of text that
+    read back to the same numbers (enough significant digits for the dtype)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        np.save(path, value, allow_pickle=False)
+        return
+    digits = {2: 5, 4: 9}.get(value.dtype.itemsize, 17) if value.dtype.kind == "f" else 0
+    fmt = f"%.{digits}g" if digits else "%d"
+    np.savetxt(path, np.atleast_1d(value), fmt=fmt, delimiter="," if suffix == ".csv" else " ")
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
