@@ -53,7 +53,9 @@ def layer_input(model: Model, path: str, x: Any, mask: Any = None) -> Flow:
     """The input (and mask) the layer at ``path`` receives when the model is fed ``x``."""
     target = model.layer(path)
     if not model.has_config:
-        raise UnsupportedLayerError(f"cannot feed layer {target.path!r} from the model input: the file has no model config, so the layers before it are unknown")
+        raise UnsupportedLayerError(
+            f"cannot feed layer {target.path!r} from the model input: the file has no model config, so the layers before it are unknown"
+        )
     flow: Flow = (np.asarray(x), None if mask is None else np.asarray(mask, dtype=bool))
     for layer in _chain(model.root, target):
         flow = run_layer(layer, flow, target)
@@ -101,7 +103,11 @@ def _chain(container: Layer, target: Layer) -> list[Layer]:
 def _functional_chain(container: Layer, last: Layer) -> list[Layer]:
     """The layers feeding ``last`` in a Functional graph, first to last (one input each)."""
     by_name = {c.name: c for c in container.children}
-    graph = {str(e.get("config", {}).get("name", e.get("name"))): e for e in container.config["layers"] if isinstance(e, dict)}
+    graph = {
+        str(e.get("config", {}).get("name", e.get("name"))): e
+        for e in container.config["layers"]
+        if isinstance(e, dict)
+    }
     chain: list[Layer] = []
     current = last.name
     while True:
@@ -116,7 +122,9 @@ def _functional_chain(container: Layer, last: Layer) -> list[Layer]:
             raise UnsupportedLayerError(f"cannot follow the model input through layer {current!r}: it has {what}")
         name, tensor = sources[0]
         if tensor != 0:
-            raise UnsupportedLayerError(f"cannot follow the model input through layer {name!r}: output {tensor} of it is used, only output 0 is supported")
+            raise UnsupportedLayerError(
+                f"cannot follow the model input through layer {name!r}: output {tensor} of it is used, only output 0 is supported"
+            )
         source = graph.get(name)
         if source is not None and source.get("class_name") != "InputLayer":
             if name not in by_name:
@@ -130,12 +138,16 @@ def _inbound(entry: dict[str, Any]) -> list[tuple[str, int]]:
     nodes = entry.get("inbound_nodes") or []
     if len(nodes) > 1:
         name = entry.get("config", {}).get("name")
-        raise UnsupportedLayerError(f"layer {name!r} is called {len(nodes)} times in the model; cannot tell which call to follow")
+        raise UnsupportedLayerError(
+            f"layer {name!r} is called {len(nodes)} times in the model; cannot tell which call to follow"
+        )
     found: list[tuple[str, int]] = []
 
     def visit(value: Any) -> None:
         if isinstance(value, dict):
-            history = value.get("config", {}).get("keras_history") if value.get("class_name") == "__keras_tensor__" else None
+            history = (
+                value.get("config", {}).get("keras_history") if value.get("class_name") == "__keras_tensor__" else None
+            )
             if isinstance(history, list) and len(history) == 3:  # Keras 3: {"keras_history": [name, node, tensor]}
                 found.append((str(history[0]), int(history[2])))
             else:
@@ -143,7 +155,12 @@ def _inbound(entry: dict[str, Any]) -> list[tuple[str, int]]:
                     visit(v)
         elif isinstance(value, list):
             # Keras 1/2: [name, node_index, tensor_index(, kwargs)]
-            if len(value) in (3, 4) and isinstance(value[0], str) and isinstance(value[1], int) and isinstance(value[2], int):
+            if (
+                len(value) in (3, 4)
+                and isinstance(value[0], str)
+                and isinstance(value[1], int)
+                and isinstance(value[2], int)
+            ):
                 found.append((value[0], value[2]))
                 if len(value) == 4:
                     visit(value[3])
@@ -160,7 +177,9 @@ def _inbound(entry: dict[str, Any]) -> list[tuple[str, int]]:
 
 def _unsupported(layer: Layer, target: Layer, why: str = "") -> UnsupportedLayerError:
     reason = why or f"{layer.class_name} cannot run in numpy (kerasweights runs {RUNNABLE} and nested models of them)"
-    return UnsupportedLayerError(f"cannot feed layer {target.path!r} from the model input: layer {layer.path!r}: {reason}")
+    return UnsupportedLayerError(
+        f"cannot feed layer {target.path!r} from the model input: layer {layer.path!r}: {reason}"
+    )
 
 
 def run_layer(layer: Layer, flow: Flow, target: Layer) -> Flow:
@@ -188,7 +207,9 @@ def run_layer(layer: Layer, flow: Flow, target: Layer) -> Flow:
     if name == "TimeDistributed":
         inner = layer.children[0] if layer.children else None
         if inner is None or not (inner.class_name in ("Dense", "Activation") or inner.class_name in IDENTITY):
-            raise _unsupported(layer, target, f"TimeDistributed({inner.class_name if inner else '?'}) cannot run in numpy here")
+            raise _unsupported(
+                layer, target, f"TimeDistributed({inner.class_name if inner else '?'}) cannot run in numpy here"
+            )
         return run_layer(inner, (x, None), target)[0], mask
     if name in RECURRENT or name == "Bidirectional":
         return _recurrent(layer, x, mask, target)
@@ -208,7 +229,9 @@ def _embedding(layer: Layer, x: Array, target: Layer) -> Flow:
         raise TraceInputError(f"layer {layer.path!r} (Embedding) needs integer token ids, got dtype {x.dtype}")
     table = _read(layer, "embeddings")
     if x.size and (x.min() < 0 or x.max() >= table.shape[0]):
-        raise TraceInputError(f"layer {layer.path!r} (Embedding): token ids must lie in [0, {table.shape[0]}), got {x.min()}..{x.max()}")
+        raise TraceInputError(
+            f"layer {layer.path!r} (Embedding): token ids must lie in [0, {table.shape[0]}), got {x.min()}..{x.max()}"
+        )
     mask = x != 0 if layer.config.get("mask_zero", False) else None
     return table[x], mask
 
@@ -216,8 +239,7 @@ def _embedding(layer: Layer, x: Array, target: Layer) -> Flow:
 def _recurrent(layer: Layer, x: Array, mask: Array | None, target: Layer) -> Flow:
     if layer.class_name == "Bidirectional":
         arrays = trace(layer, x, mask=mask)
-        forward, backward = layer.children
-        sequences = bool(forward.config.get("return_sequences", False))
+        sequences = bool(layer.children[0].config.get("return_sequences", False))
         if sequences:
             if "h" not in arrays:
                 raise _unsupported(layer, target, "merge_mode=None returns two tensors")

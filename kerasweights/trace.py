@@ -64,15 +64,12 @@ class _Cell:
     channels_first: bool = False
 
 
-def is_traceable(layer: Layer) -> bool:
-    """True for the layer classes :func:`trace` runs (recurrent layers and Bidirectional)."""
-    return layer.class_name in RECURRENT or layer.class_name == "Bidirectional"
-
-
 def state_names(layer: Layer) -> list[str]:
     """Names of the initial states :func:`trace` accepts, in Keras's order (``h``, ``c``...)."""
     if layer.class_name == "Bidirectional":
-        return [f"{half}/{s}" for half, child in zip(("forward", "backward"), _halves(layer)) for s in state_names(child)]
+        return [
+            f"{half}/{s}" for half, child in zip(("forward", "backward"), _halves(layer)) for s in state_names(child)
+        ]
     _check_recurrent(layer)
     return list(STATES[family(layer.class_name)])
 
@@ -80,28 +77,33 @@ def state_names(layer: Layer) -> list[str]:
 def gate_ranges(layer: Layer) -> dict[str, tuple[float, float]]:
     """The closed range each traced array lies in, from the layer's activations."""
     if layer.class_name == "Bidirectional":
-        out = {f"{half}/{k}": v for half, child in zip(("forward", "backward"), _halves(layer)) for k, v in gate_ranges(child).items()}
-        (a, b), (c, d) = out["forward/h"], out["backward/h"]
+        out = {
+            f"{half}/{k}": v
+            for half, child in zip(("forward", "backward"), _halves(layer))
+            for k, v in gate_ranges(child).items()
+        }
+        (f_lo, f_hi), (b_lo, b_hi) = out["forward/h"], out["backward/h"]
         mode = layer.config.get("merge_mode", "concat")
         if mode in ("concat", "ave"):
-            out["h"] = (min(a, c), max(b, d))
+            out["h"] = (min(f_lo, b_lo), max(f_hi, b_hi))
         elif mode == "sum":
-            out["h"] = (a + c, b + d)
+            out["h"] = (f_lo + b_lo, f_hi + b_hi)
         elif mode == "mul":
-            finite = all(np.isfinite(v) for v in (a, b, c, d))
-            corners = [a * c, a * d, b * c, b * d] if finite else [-np.inf, np.inf]
+            finite = all(np.isfinite(v) for v in (f_lo, f_hi, b_lo, b_hi))
+            corners = [f_lo * b_lo, f_lo * b_hi, f_hi * b_lo, f_hi * b_hi] if finite else [-np.inf, np.inf]
             out["h"] = (min(corners), max(corners))
         return out
     cell = _cell(layer)
-    ra, a = (cell.rec_act.low, cell.rec_act.high), (cell.act.low, cell.act.high)
+    gate = (cell.rec_act.low, cell.rec_act.high)
+    act = (cell.act.low, cell.act.high)
+    with_zero = (min(act[0], 0.0), max(act[1], 0.0))
+    unbounded = (-np.inf, np.inf)
     if cell.family == "SimpleRNN":
-        return {"h": a}
-    if cell.family == "GRU":
-        h = (min(a[0], 0.0), max(a[1], 0.0)) if cell.act.low > -np.inf else (-np.inf, np.inf)
-        return {"z": ra, "r": ra, "candidate": a, "h": h}
-    gated = 0.0 <= cell.rec_act.low and cell.rec_act.high <= 1.0  # h = o * act(c) with o in [0, 1]
-    h = (min(a[0], 0.0), max(a[1], 0.0)) if gated else (-np.inf, np.inf)
-    return {"i": ra, "f": ra, "o": ra, "candidate": a, "c": (-np.inf, np.inf), "h": h}
+        return {"h": act}
+    if cell.family == "GRU":  # h mixes the previous h and the candidate (from h0 = 0)
+        return {"z": gate, "r": gate, "candidate": act, "h": with_zero if act[0] > -np.inf else unbounded}
+    gated = 0.0 <= gate[0] and gate[1] <= 1.0  # h = o * act(c) with o in [0, 1]
+    return {"i": gate, "f": gate, "o": gate, "candidate": act, "c": unbounded, "h": with_zero if gated else unbounded}
 
 
 def trace(
@@ -182,27 +184,27 @@ def _cell(layer: Layer) -> _Cell:
             recurrent_bias[gate] = rb if rb is not None else np.zeros(units)
     reset_after = fam == "GRU" and (layer.class_name == "CuDNNGRU" or bool(config.get("reset_after", False)))
     zero_output = bool(config.get("zero_output_for_mask", False))
-    common = dict(
-        path=layer.path,
-        family=fam,
-        units=units,
-        act=act,
-        rec_act=rec_act,
-        kernel=kernel,
-        recurrent_kernel=recurrent_kernel,
-        bias=bias,
-        recurrent_bias=recurrent_bias,
-        reset_after=reset_after,
-        go_backwards=bool(config.get("go_backwards", False)),
-        zero_output_for_mask=zero_output,
-    )
+    common: dict[str, Any] = {
+        "path": layer.path,
+        "family": fam,
+        "units": units,
+        "act": act,
+        "rec_act": rec_act,
+        "kernel": kernel,
+        "recurrent_kernel": recurrent_kernel,
+        "bias": bias,
+        "recurrent_bias": recurrent_bias,
+        "reset_after": reset_after,
+        "go_backwards": bool(config.get("go_backwards", False)),
+        "zero_output_for_mask": zero_output,
+    }
     if layer.class_name.startswith("ConvLSTM"):
         return _conv_cell(layer, common)
-    return _Cell(**common, project=_dot, recur=_dot, in_rank=1)  # type: ignore[arg-type]
+    return _Cell(**common, project=_dot, recur=_dot, in_rank=1)
 
 
 def _dot(x: Array, w: Array) -> Array:
-    return x @ w
+    return np.asarray(x @ w)
 
 
 # -- ConvLSTM: the same LSTM equations with convolutions ----------------------------------------
@@ -248,9 +250,16 @@ def conv(x: Array, w: Array, strides: Sequence[int], padding: str, dilation: Seq
         x = np.pad(x, [(0, 0), *pads, (0, 0)])
     spatial = tuple(range(1, 1 + rank))
     if any(x.shape[a] < e for a, e in zip(spatial, span)):
-        raise TraceInputError(f"input spatial shape {x.shape[1:1 + rank]} is smaller than the kernel span {tuple(span)}")
+        raise TraceInputError(
+            f"input spatial shape {x.shape[1 : 1 + rank]} is smaller than the kernel span {tuple(span)}"
+        )
     windows = np.lib.stride_tricks.sliding_window_view(x, span, axis=spatial)  # (n, *out, in, *span)
-    cut = (slice(None), *(slice(None, None, s) for s in strides), slice(None), *(slice(None, None, d) for d in dilation))
+    cut = (
+        slice(None),
+        *(slice(None, None, s) for s in strides),
+        slice(None),
+        *(slice(None, None, d) for d in dilation),
+    )
     windows = windows[cut]
     return np.tensordot(windows, w, axes=([1 + rank, *range(2 + rank, 2 + 2 * rank)], [rank, *range(rank)]))
 
@@ -266,16 +275,22 @@ def _as_batch(x: Any, cell: _Cell) -> Array:
     if x.ndim == cell.in_rank + 1:
         x = x[None]
     if x.ndim != cell.in_rank + 2:
-        want = "(batch, time, features) or (time, features)" if cell.in_rank == 1 else f"(batch, time, {cell.in_rank} more axes)"
+        want = (
+            "(batch, time, features) or (time, features)"
+            if cell.in_rank == 1
+            else f"(batch, time, {cell.in_rank} more axes)"
+        )
         raise TraceInputError(f"layer {cell.path!r}: input has shape {x.shape}, expected {want}")
     if cell.channels_first:
         x = np.moveaxis(x, 2, -1)
     features = next(iter(cell.kernel.values())).shape[-2]
     if x.shape[-1] != features:
-        raise TraceInputError(f"layer {cell.path!r}: input has {x.shape[-1]} features, the layer's kernel expects {features}")
+        raise TraceInputError(
+            f"layer {cell.path!r}: input has {x.shape[-1]} features, the layer's kernel expects {features}"
+        )
     if x.shape[1] == 0:
         raise TraceInputError(f"layer {cell.path!r}: input has no time steps")
-    return x
+    return np.asarray(x)
 
 
 def _as_mask(mask: Any, x: Array, path: str) -> Array | None:
@@ -285,7 +300,9 @@ def _as_mask(mask: Any, x: Array, path: str) -> Array | None:
     if m.ndim == 1:
         m = m[None]
     if m.shape != x.shape[:2]:
-        raise TraceInputError(f"layer {path!r}: mask has shape {np.shape(mask)}, expected (batch, time) = {x.shape[:2]}")
+        raise TraceInputError(
+            f"layer {path!r}: mask has shape {np.shape(mask)}, expected (batch, time) = {x.shape[:2]}"
+        )
     if m.dtype.kind not in "biuf":
         raise TraceInputError(f"layer {path!r}: mask must be boolean, got dtype {m.dtype}")
     return m.astype(bool)
@@ -296,14 +313,18 @@ def _as_states(initial_state: Any, names: Sequence[str], shape: tuple[int, ...],
         return [np.zeros(shape) for _ in names]
     states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
     if len(states) != len(names):
-        raise TraceInputError(f"layer {path!r}: expected {len(names)} initial state(s) ({', '.join(names)}), got {len(states)}")
+        raise TraceInputError(
+            f"layer {path!r}: expected {len(names)} initial state(s) ({', '.join(names)}), got {len(states)}"
+        )
     out = []
     for name, s in zip(names, states):
         a = np.asarray(s, dtype=np.float64)
         if a.shape == shape[1:]:
             a = np.broadcast_to(a, shape)
         if a.shape != shape:
-            raise TraceInputError(f"layer {path!r}: initial state {name} has shape {a.shape}, expected {shape} or {shape[1:]}")
+            raise TraceInputError(
+                f"layer {path!r}: initial state {name} has shape {a.shape}, expected {shape} or {shape[1:]}"
+            )
         out.append(a)
     return out
 
@@ -419,9 +440,11 @@ def merge(layer: Layer, forward: Array, backward: Array) -> Array | None:
     if mode == "concat":
         return np.concatenate([forward, backward], axis=-1)
     if mode == "sum":
-        return forward + backward
+        return np.asarray(forward + backward)
     if mode == "ave":
-        return (forward + backward) / 2
+        return np.asarray((forward + backward) / 2)
     if mode == "mul":
-        return forward * backward
-    raise UnsupportedLayerError(f"layer {layer.path!r}: merge_mode {mode!r} is not supported; Keras has {', '.join(MERGE_MODES)}, None")
+        return np.asarray(forward * backward)
+    raise UnsupportedLayerError(
+        f"layer {layer.path!r}: merge_mode {mode!r} is not supported; Keras has {', '.join(MERGE_MODES)}, None"
+    )

@@ -55,12 +55,20 @@ def plot_trace(
         lo, hi, cmap_name = _limits(values, (ranges or {}).get(name))
         cmap = plt.get_cmap(cmap_name).with_extremes(bad="0.85")  # masked steps: grey
         image = ax.imshow(
-            np.ma.masked_invalid(values), aspect="auto", interpolation="nearest", cmap=cmap, vmin=lo, vmax=hi, origin="lower"
+            np.ma.masked_invalid(values),
+            aspect="auto",
+            interpolation="nearest",
+            cmap=cmap,
+            vmin=lo,
+            vmax=hi,
+            origin="lower",
         )
         ax.set_title(name, loc="left", fontsize=9)
         ax.set_ylabel("unit")
         ax.set_yticks(range(values.shape[0]) if values.shape[0] <= 8 else [0, values.shape[0] - 1])
-        ax.set_xticks(range(values.shape[1]) if values.shape[1] <= 24 else np.linspace(0, values.shape[1] - 1, 6, dtype=int))
+        ax.set_xticks(
+            range(values.shape[1]) if values.shape[1] <= 24 else np.linspace(0, values.shape[1] - 1, 6, dtype=int)
+        )
         fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
     axes[-1, 0].set_xlabel(xlabel)
     if title:

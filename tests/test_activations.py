@@ -55,7 +55,10 @@ def test_keras3_serialized_function_is_understood():
 
 
 def test_unknown_activation_names_layer_and_activation():
-    with pytest.raises(UnsupportedLayerError, match=r"layer 'enc/rnn': recurrent_activation 'my_act' is not supported by trace; supported: elu, "):
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"layer 'enc/rnn': recurrent_activation 'my_act' is not supported by trace; supported: elu, ",
+    ):
         activations.get("my_act", 3, "enc/rnn", "recurrent_activation")
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, ROOT, model_files, truth_arrays
 
 from kerasweights.cli import main
-
-from conftest import FIXTURES, ROOT, model_files, truth_arrays
 
 DOC = (ROOT / "docs" / "trace.md").read_text()
 
@@ -46,7 +45,9 @@ def test_trace_writes_keras_sequences(capsys, tmp_path, path, config, runtime, l
     assert code == 0, err
     with np.load(tmp_path / "t.npz") as traced:
         np.testing.assert_allclose(traced["h"], arrays[f"{layer}/sequences"], atol=1e-5)
-        expected = {"my_rnn": ["h"], "lstm_last": ["i", "f", "o", "candidate", "c", "h"]}.get(layer, ["z", "r", "candidate", "h"])
+        expected = {"my_rnn": ["h"], "lstm_last": ["i", "f", "o", "candidate", "c", "h"]}.get(
+            layer, ["z", "r", "candidate", "h"]
+        )
         assert traced.files == expected
     assert out.startswith(f"{layer} (") and f"Wrote {tmp_path / 't.npz'}" in out
     assert max(len(line) for line in out.splitlines()) <= 80
@@ -57,7 +58,17 @@ def test_initial_state_file(capsys, tmp_path, keys):
     arrays = truth_arrays("rnn_seq", "tfk")
     x = save(tmp_path, "x.npy", arrays["lstm_last/input"])
     np.savez(tmp_path / "s.npz", **dict(zip(keys, (arrays["lstm_last/h0"], arrays["lstm_last/c0"]))))
-    code, _, err = run(capsys, FIXTURES / "tfk" / "rnn_seq.h5", "lstm_last", "--input", x, "-o", tmp_path / "t.npz", "--initial-state", tmp_path / "s.npz")
+    code, _, err = run(
+        capsys,
+        FIXTURES / "tfk" / "rnn_seq.h5",
+        "lstm_last",
+        "--input",
+        x,
+        "-o",
+        tmp_path / "t.npz",
+        "--initial-state",
+        tmp_path / "s.npz",
+    )
     assert code == 0, err
     with np.load(tmp_path / "t.npz") as traced:
         np.testing.assert_allclose(traced["h"], arrays["lstm_last/output_with_state"], atol=1e-5)
@@ -66,7 +77,17 @@ def test_initial_state_file(capsys, tmp_path, keys):
 def test_missing_initial_state_is_a_usage_error(capsys, tmp_path):
     x = save(tmp_path, "x.npy", truth_arrays("rnn_seq")["lstm_last/input"])
     np.savez(tmp_path / "s.npz", h0=np.zeros((2, 3)))
-    code, _, err = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", "lstm_last", "--input", x, "-o", tmp_path / "t.npz", "--initial-state", tmp_path / "s.npz")
+    code, _, err = run(
+        capsys,
+        FIXTURES / "k3" / "rnn_seq.keras",
+        "lstm_last",
+        "--input",
+        x,
+        "-o",
+        tmp_path / "t.npz",
+        "--initial-state",
+        tmp_path / "s.npz",
+    )
     assert code == 2
     assert err == f"kerasweights: error: {tmp_path / 's.npz'}: no initial state 'c' (or c0, arr_1); the file has: h0\n"
 
@@ -76,7 +97,9 @@ def test_mask_file_matches_keras(capsys, tmp_path, runtime):
     arrays = truth_arrays("masked", runtime)
     x = save(tmp_path, "x.npy", arrays["lstm_masked/input"])
     m = save(tmp_path, "m.npy", arrays["lstm_masked/mask"])
-    code, out, _ = run(capsys, FIXTURES / runtime / "masked.keras", "lstm_masked", "--input", x, "--mask", m, "-o", tmp_path / "t.npz")
+    code, out, _ = run(
+        capsys, FIXTURES / runtime / "masked.keras", "lstm_masked", "--input", x, "--mask", m, "-o", tmp_path / "t.npz"
+    )
     assert code == 0
     with np.load(tmp_path / "t.npz") as traced:
         np.testing.assert_allclose(traced["h"], arrays["lstm_masked/sequences"], atol=1e-5)
@@ -97,7 +120,9 @@ def test_from_input_reproduces_the_model_output(capsys, tmp_path, path, config, 
 def test_from_input_one_sample_without_batch_axis(capsys, tmp_path):
     arrays = truth_arrays("rnn_seq")
     x = save(tmp_path, "x.npy", arrays["_model/input"][1])
-    code, _, _ = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", "lstm_last", "--input", x, "--from-input", "-o", tmp_path / "t.npz")
+    code, _, _ = run(
+        capsys, FIXTURES / "k3" / "rnn_seq.keras", "lstm_last", "--input", x, "--from-input", "-o", tmp_path / "t.npz"
+    )
     assert code == 0
     with np.load(tmp_path / "t.npz") as traced:
         assert traced["h"].shape == (1, 7, 3)
@@ -129,7 +154,9 @@ def test_bidirectional_wrapper_and_half(capsys, tmp_path):
 )
 def test_usage_errors(capsys, tmp_path, layer, x_shape, extra, code, message):
     x = save(tmp_path, "x.npy", np.zeros(x_shape, np.float32))
-    got, out, err = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", layer, "--input", x, "-o", tmp_path / "t.npz", *extra)
+    got, out, err = run(
+        capsys, FIXTURES / "k3" / "rnn_seq.keras", layer, "--input", x, "-o", tmp_path / "t.npz", *extra
+    )
     assert got == code and out == ""
     assert err.startswith("kerasweights: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "t.npz").exists()
@@ -137,9 +164,14 @@ def test_usage_errors(capsys, tmp_path, layer, x_shape, extra, code, message):
 
 def test_unrunnable_layer_before_target(capsys, tmp_path):
     x = save(tmp_path, "x.npy", truth_arrays("functional")["_model/input"])
-    code, _, err = run(capsys, FIXTURES / "k3" / "functional.keras", "mha", "--input", x, "--from-input", "-o", tmp_path / "t.npz")
+    code, _, err = run(
+        capsys, FIXTURES / "k3" / "functional.keras", "mha", "--input", x, "--from-input", "-o", tmp_path / "t.npz"
+    )
     assert code == 2
-    assert "cannot feed layer 'mha' from the model input: layer 'encoder/enc_bn': BatchNormalization cannot run in numpy" in err
+    assert (
+        "cannot feed layer 'mha' from the model input: layer 'encoder/enc_bn': BatchNormalization cannot run in numpy"
+        in err
+    )
 
 
 def test_unreadable_inputs_exit_3(capsys, tmp_path):
@@ -149,7 +181,10 @@ def test_unreadable_inputs_exit_3(capsys, tmp_path):
     objects = tmp_path / "obj.npy"
     np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     code, _, err = run(capsys, model, "enc_gru", "--input", objects, "-o", tmp_path / "t.npz")
-    assert (code, err) == (3, f"kerasweights: error: {objects}: input holds Python objects (a pickle); kerasweights never unpickles\n")
+    assert (code, err) == (
+        3,
+        f"kerasweights: error: {objects}: input holds Python objects (a pickle); kerasweights never unpickles\n",
+    )
 
 
 def test_plot_writes_a_png(capsys, tmp_path):
@@ -157,7 +192,19 @@ def test_plot_writes_a_png(capsys, tmp_path):
     arrays = truth_arrays("masked")
     x = save(tmp_path, "x.npy", arrays["lstm_masked/input"])
     m = save(tmp_path, "m.npy", arrays["lstm_masked/mask"])
-    code, out, _ = run(capsys, FIXTURES / "k3" / "masked.h5", "lstm_masked", "--input", x, "--mask", m, "-o", tmp_path / "t.npz", "--plot", tmp_path / "p.png")
+    code, out, _ = run(
+        capsys,
+        FIXTURES / "k3" / "masked.h5",
+        "lstm_masked",
+        "--input",
+        x,
+        "--mask",
+        m,
+        "-o",
+        tmp_path / "t.npz",
+        "--plot",
+        tmp_path / "p.png",
+    )
     assert code == 0 and f"and {tmp_path / 'p.png'}" in out
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -173,7 +220,7 @@ DOC_CASES = [
 
 def doc_blocks() -> list[tuple[str, str]]:
     """(kerasweights command, the text block after it) pairs from docs/trace.md."""
-    pairs = re.findall(r"```sh\n(.*?)```\s*```text\n(.*?)```", DOC, re.S)
+    pairs = re.findall(r"```sh\n(.*?)```\s*```text\n(.*?)```", DOC, re.DOTALL)
     return [(line, text) for sh, text in pairs for line in sh.splitlines() if line.startswith("kerasweights trace")]
 
 

@@ -7,13 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, model_files, truth_arrays
 
 import kerasweights
 from kerasweights.errors import UnsupportedLayerError
 from kerasweights.forward import layer_input, model_input_ndim, run_layer, trace_from_input
 from kerasweights.trace import merge
-
-from conftest import FIXTURES, model_files, truth_arrays
 
 # model -> (recurrent layer traced from the model input, layers after it up to the model output)
 CHAINS = {
@@ -56,7 +55,7 @@ def test_chain_reproduces_keras_model_output(path, config, model, runtime):
 def test_masking_layer_makes_the_keras_mask(runtime):
     arrays = truth_arrays("masked", runtime)
     with kerasweights.open(FIXTURES / runtime / "masked.keras") as m:
-        x, mask = layer_input(m, "lstm_masked", arrays["_model/input"])
+        _, mask = layer_input(m, "lstm_masked", arrays["_model/input"])
     assert mask is not None and mask.tolist() == arrays["lstm_masked/mask"].tolist()
 
 
@@ -65,14 +64,25 @@ def test_functional_model_with_embedding_nested_model_and_halves(runtime):
     tokens = truth_arrays("functional", runtime)["_model/input"]
     with kerasweights.open(FIXTURES / runtime / "functional.keras") as m:
         assert model_input_ndim(m) == 2
-        shapes = {p: trace_from_input(m, p, tokens)["h"].shape for p in ("lstm_seq", "bi_g", "bi_g/backward_g", "encoder/lstm_nb")}
-    assert shapes == {"lstm_seq": (2, 6, 5), "bi_g": (2, 6, 6), "bi_g/backward_g": (2, 6, 3), "encoder/lstm_nb": (2, 6, 4)}
+        shapes = {
+            p: trace_from_input(m, p, tokens)["h"].shape
+            for p in ("lstm_seq", "bi_g", "bi_g/backward_g", "encoder/lstm_nb")
+        }
+    assert shapes == {
+        "lstm_seq": (2, 6, 5),
+        "bi_g": (2, 6, 6),
+        "bi_g/backward_g": (2, 6, 3),
+        "encoder/lstm_nb": (2, 6, 4),
+    }
 
 
 @pytest.mark.parametrize(
     "path, message",
     [
-        ("head", "cannot feed layer 'head' from the model input: layer 'encoder/enc_bn': BatchNormalization cannot run in numpy"),
+        (
+            "head",
+            "cannot feed layer 'head' from the model input: layer 'encoder/enc_bn': BatchNormalization cannot run in numpy",
+        ),
         ("td/proj", "cannot feed layer 'td/proj' from the model input: it sits inside TimeDistributed 'td'"),
         ("mha", "layer 'encoder/enc_bn': BatchNormalization cannot run in numpy"),
     ],
@@ -88,13 +98,26 @@ def test_unrunnable_layer_is_named(path, message):
 def test_weightless_unknown_layer_in_the_chain_is_named():
     config = json.loads((FIXTURES / "k3" / "rnn_seq.json").read_text())
     edited = copy.deepcopy(config)
-    lam = {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "shift", "function": "opaque"}, "registered_name": None}
+    lam = {
+        "module": "keras.layers",
+        "class_name": "Lambda",
+        "config": {"name": "shift", "function": "opaque"},
+        "registered_name": None,
+    }
     edited["config"]["layers"].insert(2, lam)  # after InputLayer and my_rnn
-    with kerasweights.open(FIXTURES / "k3" / "rnn_seq.weights.h5", config=edited) as m, pytest.raises(UnsupportedLayerError) as info:
+    with (
+        kerasweights.open(FIXTURES / "k3" / "rnn_seq.weights.h5", config=edited) as m,
+        pytest.raises(UnsupportedLayerError) as info,
+    ):
         trace_from_input(m, "enc_gru", np.zeros((1, 7, 4)))
-    assert "cannot feed layer 'enc_gru' from the model input: layer 'shift': Lambda cannot run in numpy" in str(info.value)
+    assert "cannot feed layer 'enc_gru' from the model input: layer 'shift': Lambda cannot run in numpy" in str(
+        info.value
+    )
 
 
 def test_file_without_config_is_refused():
-    with kerasweights.open(FIXTURES / "k3" / "rnn_seq.weights.h5") as m, pytest.raises(UnsupportedLayerError, match="the file has no model config"):
+    with (
+        kerasweights.open(FIXTURES / "k3" / "rnn_seq.weights.h5") as m,
+        pytest.raises(UnsupportedLayerError, match="the file has no model config"),
+    ):
         layer_input(m, "enc_gru", np.zeros((1, 7, 4)))

@@ -8,20 +8,25 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import K3_MODELS, TFK_MODELS, model_files, truth, truth_arrays
 
 import kerasweights
 from kerasweights.errors import UnsupportedLayerError
 from kerasweights.layouts import Context
 from kerasweights.trace import TraceInputError, merge, trace
 
-from conftest import K3_MODELS, TFK_MODELS, model_files, truth, truth_arrays
-
 # Keras runs float16 layers in float16 (11 significant bits: a step of 4.9e-4 between 0.5 and 1);
 # trace runs float64, so it differs by a few float16 steps. Everything else is float32.
 TOLERANCE = {"float16": 2e-3}
 DEFAULT_TOLERANCE = 1e-5
 # Ranges of the activations the fixtures use, written out from their definitions.
-RANGES = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf), "linear": (-math.inf, math.inf)}
+RANGES = {
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "relu": (0.0, math.inf),
+    "linear": (-math.inf, math.inf),
+}
 
 
 def recurrent_cases() -> list[Any]:
@@ -31,7 +36,9 @@ def recurrent_cases() -> list[Any]:
         for model in models:
             for entry in truth(model, runtime)["recurrent"]:
                 for path, config in model_files(model, runtime):
-                    params.append(pytest.param(path, config, model, runtime, entry, id=f"{runtime}/{path.name}:{entry['path']}"))
+                    params.append(
+                        pytest.param(path, config, model, runtime, entry, id=f"{runtime}/{path.name}:{entry['path']}")
+                    )
     return params
 
 
@@ -175,7 +182,9 @@ def test_bidirectional_gives_both_halves_and_the_merged_output():
     arrays = truth_arrays("functional")
     with kerasweights.open(model_files("functional")[0][0]) as model:
         out = trace(model.layer("bi_g"), arrays["bi_g/input"])
-    assert list(out) == [f"{half}/{k}" for half in ("forward", "backward") for k in ("z", "r", "candidate", "h")] + ["h"]
+    assert list(out) == [f"{half}/{k}" for half in ("forward", "backward") for k in ("z", "r", "candidate", "h")] + [
+        "h"
+    ]
     np.testing.assert_allclose(out["forward/h"], arrays["bi_g/forward_g/sequences"], atol=1e-5)
     np.testing.assert_allclose(out["backward/h"], arrays["bi_g/backward_g/sequences"], atol=1e-5)
     np.testing.assert_allclose(out["h"], arrays["bi_g/sequences"], atol=1e-5)
@@ -188,7 +197,9 @@ def rnn_seq():
 
 
 def test_non_recurrent_layer_is_refused(rnn_seq):
-    with pytest.raises(UnsupportedLayerError, match=r"layer 'head' \(Dense\) is not a recurrent layer; trace runs SimpleRNN, GRU, LSTM"):
+    with pytest.raises(
+        UnsupportedLayerError, match=r"layer 'head' \(Dense\) is not a recurrent layer; trace runs SimpleRNN, GRU, LSTM"
+    ):
         trace(rnn_seq.layer("head"), np.zeros((1, 7, 3)))
 
 
@@ -196,7 +207,11 @@ def test_non_recurrent_layer_is_refused(rnn_seq):
     "key, value, message",
     [
         ("activation", "crelu", "layer 'enc_gru': activation 'crelu' is not supported by trace; supported: elu,"),
-        ("recurrent_activation", {"class_name": "LeakyReLU", "config": {}}, "layer 'enc_gru': recurrent_activation '<LeakyReLU>' is not supported"),
+        (
+            "recurrent_activation",
+            {"class_name": "LeakyReLU", "config": {}},
+            "layer 'enc_gru': recurrent_activation '<LeakyReLU>' is not supported",
+        ),
         ("time_major", True, "layer 'enc_gru': time_major=True is not supported by trace"),
     ],
     ids=["activation", "layer-as-activation", "time-major"],
@@ -213,10 +228,22 @@ def test_unsupported_config_names_layer_and_setting(rnn_seq, key, value, message
     "kwargs, message",
     [
         ({"x": np.zeros((1, 7, 4))}, "layer 'enc_gru': input has 4 features, the layer's kernel expects 6"),
-        ({"x": np.zeros(7)}, "layer 'enc_gru': input has shape (7,), expected (batch, time, features) or (time, features)"),
-        ({"x": np.zeros((2, 7, 6)), "mask": np.ones((2, 6), bool)}, "layer 'enc_gru': mask has shape (2, 6), expected (batch, time) = (2, 7)"),
-        ({"x": np.zeros((2, 7, 6)), "initial_state": [np.zeros((2, 5))] * 2}, "layer 'enc_gru': expected 1 initial state(s) (h), got 2"),
-        ({"x": np.zeros((2, 7, 6)), "initial_state": np.zeros((3, 5))}, "initial state h has shape (3, 5), expected (2, 5) or (5,)"),
+        (
+            {"x": np.zeros(7)},
+            "layer 'enc_gru': input has shape (7,), expected (batch, time, features) or (time, features)",
+        ),
+        (
+            {"x": np.zeros((2, 7, 6)), "mask": np.ones((2, 6), bool)},
+            "layer 'enc_gru': mask has shape (2, 6), expected (batch, time) = (2, 7)",
+        ),
+        (
+            {"x": np.zeros((2, 7, 6)), "initial_state": [np.zeros((2, 5))] * 2},
+            "layer 'enc_gru': expected 1 initial state(s) (h), got 2",
+        ),
+        (
+            {"x": np.zeros((2, 7, 6)), "initial_state": np.zeros((3, 5))},
+            "initial state h has shape (3, 5), expected (2, 5) or (5,)",
+        ),
     ],
     ids=["features", "rank", "mask-shape", "state-count", "state-shape"],
 )

@@ -17,7 +17,7 @@ from ._common import add_input, open_model
 EXIT_USAGE = 2
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
         "trace",
         help="run a recurrent layer in numpy and record its gates per time step",
@@ -26,7 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_input(parser)
     parser.add_argument("layer", metavar="LAYER", help="layer path, e.g. enc_gru or bi_g/backward_g")
-    parser.add_argument("--input", required=True, metavar="X.npy", help="input (batch, time, features); (time, features) is a batch of 1")
+    parser.add_argument(
+        "--input",
+        required=True,
+        metavar="X.npy",
+        help="input (batch, time, features); (time, features) is a batch of 1",
+    )
     parser.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="where to write the traced arrays")
     parser.add_argument(
         "--initial-state",
@@ -88,16 +93,20 @@ def _load_array(path: str, what: str) -> np.ndarray:
         raise CorruptFileError(f"{what} file not found", path) from None
     except ValueError as exc:
         if "allow_pickle" in str(exc):
-            raise UnsafeContentError(f"{what} holds Python objects (a pickle); kerasweights never unpickles", path) from None
+            raise UnsafeContentError(
+                f"{what} holds Python objects (a pickle); kerasweights never unpickles", path
+            ) from None
         raise CorruptFileError(f"cannot read the {what} as a numpy array: {exc}", path) from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise CorruptFileError(f"cannot read the {what} as a numpy array: {exc}", path) from None
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
             if len(data.files) != 1:
-                raise CorruptFileError(f"expected one array in the {what} .npz, found {len(data.files)} ({', '.join(data.files)})", path)
+                raise CorruptFileError(
+                    f"expected one array in the {what} .npz, found {len(data.files)} ({', '.join(data.files)})", path
+                )
             data = data[data.files[0]]
-    return data
+    return np.asarray(data)
 
 
 def _load_states(path: str, names: list[str]) -> list[np.ndarray]:
@@ -108,7 +117,9 @@ def _load_states(path: str, names: list[str]) -> list[np.ndarray]:
         raise CorruptFileError(f"cannot read the initial states as an .npz file: {exc}", path) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         if len(names) != 1:
-            raise TraceInputError(f"the layer needs {len(names)} initial states ({', '.join(names)}): give an .npz with those keys", path)
+            raise TraceInputError(
+                f"the layer needs {len(names)} initial states ({', '.join(names)}): give an .npz with those keys", path
+            )
         return [archive]
     with archive:
         keys = set(archive.files)
@@ -117,7 +128,8 @@ def _load_states(path: str, names: list[str]) -> list[np.ndarray]:
             found = next((k for k in (name, f"{name}0", f"arr_{i}") if k in keys), None)
             if found is None:
                 raise TraceInputError(
-                    f"no initial state {name!r} (or {name}0, arr_{i}); the file has: {', '.join(sorted(keys)) or 'nothing'}", path
+                    f"no initial state {name!r} (or {name}0, arr_{i}); the file has: {', '.join(sorted(keys)) or 'nothing'}",
+                    path,
                 )
             out.append(archive[found])
         return out
@@ -125,7 +137,7 @@ def _load_states(path: str, names: list[str]) -> list[np.ndarray]:
 
 def _save(path: str, arrays: dict[str, np.ndarray]) -> None:
     try:
-        np.savez(path, **arrays)
+        np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     except OSError as exc:
         raise KerasWeightsError(f"cannot write: {exc.strerror or exc}", path) from None
 
@@ -133,7 +145,9 @@ def _save(path: str, arrays: dict[str, np.ndarray]) -> None:
 def _describe(layer: Layer) -> str:
     if layer.class_name == "Bidirectional":
         inner = layer.children[0] if layer.children else None
-        return f"Bidirectional {inner.class_name if inner else '?'}, merge_mode={layer.config.get('merge_mode', 'concat')}"
+        return (
+            f"Bidirectional {inner.class_name if inner else '?'}, merge_mode={layer.config.get('merge_mode', 'concat')}"
+        )
     c = layer.config
     units = c.get("units", c.get("filters"))
     bits = [layer.class_name, f"{units} {'filters' if 'filters' in c else 'units'}" if units is not None else ""]
@@ -152,7 +166,9 @@ def _bound(value: float) -> str:
     return "inf" if value == np.inf else "-inf" if value == -np.inf else f"{value:g}"
 
 
-def _report(layer: Layer, arrays: dict[str, np.ndarray], ranges: dict[str, tuple[float, float]], out: str, plot: str | None) -> str:
+def _report(
+    layer: Layer, arrays: dict[str, np.ndarray], ranges: dict[str, tuple[float, float]], out: str, plot: str | None
+) -> str:
     from tabulate import tabulate
 
     from ..render import shape_compact
@@ -163,7 +179,9 @@ def _report(layer: Layer, arrays: dict[str, np.ndarray], ranges: dict[str, tuple
         finite = a[np.isfinite(a)]
         low, high = ranges.get(name, (-np.inf, np.inf))
         stats = [finite.min(), finite.mean(), finite.max()] if finite.size else [np.nan] * 3
-        rows.append([name, shape_compact(a.shape), *(_num(float(v)) for v in stats), f"[{_bound(low)}, {_bound(high)}]"])
+        rows.append(
+            [name, shape_compact(a.shape), *(_num(float(v)) for v in stats), f"[{_bound(low)}, {_bound(high)}]"]
+        )
         if a.ndim >= 2:  # masked steps: NaN gates at (sample, step)
             skipped = max(skipped, int(np.isnan(a.reshape(*a.shape[:2], -1)).any(axis=-1).sum()))
     table = tabulate(
