@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import K3_MODELS, TFK_MODELS, model_files, truth, truth_arrays
+from conftest import K3_MODELS, TFK_MODELS, corpus_files, model_files, truth, truth_arrays
 
 import kerasweights
 from kerasweights.errors import UnsupportedLayerError
 from kerasweights.layouts import Context
-from kerasweights.trace import TraceInputError, merge, trace
+from kerasweights.trace import RECURRENT, TraceInputError, merge, trace
 
 # Keras runs float16 layers in float16 (11 significant bits: a step of 4.9e-4 between 0.5 and 1);
 # trace runs float64, so it differs by a few float16 steps. Everything else is float32.
@@ -251,3 +251,21 @@ def test_bad_arrays_are_reported(rnn_seq, kwargs, message):
     with pytest.raises(TraceInputError) as info:
         trace(rnn_seq.layer("enc_gru"), **kwargs)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("path", corpus_files("h5-full", "keras-zip"))
+def test_real_files_trace_every_recurrent_layer(path):
+    """Third-party files (no Keras truth for them): every recurrent layer runs to finite arrays."""
+    rng = np.random.default_rng(0)
+    with kerasweights.open(path) as model:
+        layers = [
+            layer for layer in model.walk() if layer.class_name in RECURRENT or layer.class_name == "Bidirectional"
+        ]
+        for layer in layers:
+            cell = layer.children[0] if layer.class_name == "Bidirectional" else layer
+            kernel = next(m for name, m in cell.matrices().items() if name.startswith("kernel"))
+            features, spatial = kernel.shape[-2], [12] * (len(kernel.shape) - 2)
+            channels_first = cell.config.get("data_format") == "channels_first"
+            shape = (2, 3, features, *spatial) if channels_first else (2, 3, *spatial, features)
+            out = trace(layer, rng.normal(size=shape))
+            assert all(np.isfinite(a).all() and a.shape[:2] == (2, 3) for a in out.values()), layer.path
