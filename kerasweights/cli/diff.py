@@ -71,8 +71,8 @@ def render(c: Comparison) -> str:
     largest = max((v.max_abs_diff for v in c.values), default=0.0)
     equal = len(c.values) - len(c.value_changes)
     verdict = (
-        f"Result: {'same' if c.same else 'different'}; {equal} of {len(c.values)} matrices equal"
-        f" within {c.atol:g} (largest difference {num(largest)})"
+        f"Result: {'same' if c.same else 'different'} ({equal} of {len(c.values)} matrices within {c.atol:g};"
+        f" max abs diff {num(largest)})"
     )
     lines = [wrapped for line in lines for wrapped in (line.splitlines() if "\n" in line else _fill(line))]
     return "\n".join([f"A: {c.a}", f"B: {c.b}", "", *lines, *([""] if lines else []), *_fill(verdict)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,10 @@ def header(model: Model, item: Matrix | Weight) -> str:
         meaning = f"stored array, split into {', '.join(parts)}" if parts else "stored array"
         source = item.array.key
     fields = {"key": item.key, "shape": _shape(item.shape), "dtype": item.dtype, "meaning": meaning, "source": source}
-    return "\n".join(f"{name + ':':<9}{text}" for name, text in fields.items())
+    return "\n".join(
+        textwrap.fill(f"{name + ':':<9}{text}", 80, subsequent_indent=" " * 9, break_long_words=False, break_on_hyphens=False)
+        for name, text in fields.items()
+    )
 
 
 def save(path: str, value: np.ndarray) -> None:
