@@ -299,11 +299,12 @@ def test_matrices_are_read_only_views_of_the_stored_array(path: Path, config: Pa
 HEAVY = ("tabulate", "zipfile_deflate64", "matplotlib", "safetensors", "fsspec", "dask", "distributed", "aiohttp", "torch")
 
 
-def imported_after(code: str) -> set[str]:
-    """Top-level module names imported by a fresh interpreter running ``code``."""
+def imported_after(code: str, top_level: bool = True) -> set[str]:
+    """Module names (top-level ones by default) imported by a fresh interpreter running ``code``."""
     script = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=FIXTURES.parent)
-    return {name.split(".")[0] for name in json.loads(out.stdout.splitlines()[-1])}
+    names = json.loads(out.stdout.splitlines()[-1])
+    return {name.split(".")[0] for name in names} if top_level else set(names)
 
 
 def test_import_leaves_optional_modules_alone() -> None:
@@ -326,3 +327,9 @@ def test_cli_import_leaves_optional_modules_alone() -> None:
 def test_summary_imports_only_what_it_uses(argv: list[str], allowed: set[str]) -> None:
     code = f"import contextlib, io\nfrom kerasweights.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n    assert main({argv!r}) == 0"
     assert imported_after(code) & set(HEAVY) == allowed
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    code = "import contextlib, io\nfrom kerasweights.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n    assert main(['summary', 'fixtures/k3/rnn_seq.keras']) == 0"
+    commands = {m for m in imported_after(code, top_level=False) if m.startswith("kerasweights.cli.") and not m.startswith("kerasweights.cli._")}
+    assert commands == {"kerasweights.cli.summary"}

@@ -20,7 +20,8 @@ EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every command, or only for ``command`` (imports just that module)."""
     parser = argparse.ArgumentParser(
         prog="kerasweights",
         description="Read Keras model files (.h5, .keras) without TensorFlow and name every weight.",
@@ -28,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kerasweights {__version__}")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for command in _commands.COMMANDS:
-        command.add_parser(sub)
+    for module in _commands.COMMANDS if command is None else [_commands.load(command)]:
+        module.add_parser(sub)
     for subparser in sub.choices.values():  # `--debug` after the command too; SUPPRESS keeps one given before
         subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks for errors")
     return parser
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code instead of exiting."""
-    parser = build_parser()
+    parser = build_parser(_commands.chosen(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help/--version
