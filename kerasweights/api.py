@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import IO, Any
 
-from . import formats
+from . import formats, remote
 from ._bind import build_model
 from .errors import KerasWeightsError
 from .limits import DEFAULT_LIMITS, Limits
@@ -20,12 +20,21 @@ def open(  # noqa: A001 - mirrors builtins.open / h5py.File on purpose
 ) -> Model:
     """Open a Keras model file and return a lazy :class:`Model`.
 
-    ``source`` is a path (file or ``save(zipped=False)`` directory) or a seekable binary
-    file object. ``config`` is the JSON from ``model.to_json()`` (a path or a dict) for
+    ``source`` is a path (file or ``save(zipped=False)`` directory), a URL read through
+    fsspec (``s3://``, ``https://``...; needs ``kerasweights[remote]``) or a seekable
+    binary file object. ``config`` is the JSON from ``model.to_json()`` (a path or a dict) for
     weights-only files. Nothing is executed; weights are read only when asked for.
     Raises :class:`KerasWeightsError` (with the file named) for anything unreadable.
     """
-    raw = formats.read(source, config=config, limits=limits)
+    source, handle = remote.resolve(source)
+    try:
+        raw = formats.read(source, config=config, limits=limits)
+    except BaseException:
+        if handle is not None:
+            handle.close()
+        raise
+    if handle is not None:  # the model reads through it until closed; h5py must close first
+        raw.resources = remote.closing_last(raw.resources, handle)
     try:
         return build_model(raw)
     except KerasWeightsError as exc:
