@@ -23,7 +23,7 @@ from .layouts import family
 from .layouts.recurrent import reset_after
 from .model import Layer, Matrix, Model
 
-__all__ = ["TorchModule", "layer_to_torch", "to_torch", "EXPORTABLE_CLASSES"]
+__all__ = ["EXPORTABLE_CLASSES", "TorchModule", "layer_to_torch", "refusal_reasons", "to_torch"]
 
 EXPORTABLE_CLASSES = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM")
 MODULES = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
@@ -93,7 +93,8 @@ def to_torch(model: Model, layer: str | None = None, force: bool = False) -> lis
         if refused and not force:
             which = "it" if len(refused) == 1 else "them"
             raise UnsupportedLayerError(
-                f"cannot export to PyTorch exactly: {'; '.join(refused)} ({_FORCE_HINT.format(which)}, or --layer to pick one)"
+                f"cannot export to PyTorch exactly: {'; '.join(refused)} "
+                f"({_FORCE_HINT.format(which)}, or --layer to pick one)"
             )
         return [layer_to_torch(l, force=force) for l in found]
     except KerasWeightsError as exc:
@@ -106,14 +107,18 @@ def layer_to_torch(layer: Layer, force: bool = False) -> TorchModule:
         raise UnsupportedLayerError(_not_recurrent(layer))
     reasons = refusal_reasons(layer)
     if reasons and not force:
-        raise UnsupportedLayerError(f"layer {layer.path!r} cannot be exported to PyTorch exactly: {', '.join(reasons)} ({_FORCE_HINT.format('it')})")
+        raise UnsupportedLayerError(
+            f"layer {layer.path!r} cannot be exported to PyTorch exactly: {', '.join(reasons)} "
+            f"({_FORCE_HINT.format('it')})"
+        )
     warnings = [_forced(layer, reasons)] if reasons else []
     if layer.class_name == "Bidirectional":
         forward, backward = (_direction(half) for half in layer.children)
         _same_shape(layer, forward, backward)
         params = {f"{k}_l0": v for k, v in forward.params.items()}
         params |= {f"{k}_l0_reverse": v for k, v in backward.params.items()}
-        notes = forward.notes + [n for n in backward.notes if n not in forward.notes] + _merge_notes(layer, forward.hidden_size)
+        notes = forward.notes + [n for n in backward.notes if n not in forward.notes]
+        notes += _merge_notes(layer, forward.hidden_size)
         return _module(layer, forward, params, True, warnings + notes)
     one = _direction(layer)
     return _module(layer, one, {f"{k}_l0": v for k, v in one.params.items()}, False, warnings + one.notes)
@@ -241,7 +246,9 @@ def _direction(layer: Layer) -> _Direction:
     bias, recurrent_bias = stacked("bias"), stacked("recurrent_bias")
     notes = []
     if bias is None:
-        notes.append(f"layer {layer.path!r}: use_bias=False, so bias_ih and bias_hh are zeros (keep them at zero if you train)")
+        notes.append(
+            f"layer {layer.path!r}: use_bias=False, so bias_ih and bias_hh are zeros (keep them at zero if you train)"
+        )
     params = {
         "weight_ih": np.ascontiguousarray(kernel.T),  # Keras x @ W == torch W.T x
         "weight_hh": np.ascontiguousarray(recurrent.T),
@@ -292,11 +299,16 @@ def _merge_notes(layer: Layer, hidden: int) -> list[str]:
         "ave": "average its two halves",
         None: "split it into the two outputs Keras returns",
     }.get(mode, f"combine its two halves as merge_mode={mode!r} does")
-    return [f"layer {layer.path!r}: merge_mode={mode!r}; torch concatenates the directions, so {how} "
-            f"(output[..., :{hidden}] and output[..., {hidden}:])"]
+    message = (
+        f"layer {layer.path!r}: merge_mode={mode!r}; torch concatenates the directions, so {how} "
+        f"(output[..., :{hidden}] and output[..., {hidden}:])"
+    )
+    return [message]
 
 
-def _module(layer: Layer, d: _Direction, params: dict[str, np.ndarray], bidirectional: bool, warnings: list[str]) -> TorchModule:
+def _module(
+    layer: Layer, d: _Direction, params: dict[str, np.ndarray], bidirectional: bool, warnings: list[str]
+) -> TorchModule:
     kwargs: dict[str, Any] = {"input_size": d.input_size, "hidden_size": d.hidden_size}
     if d.module == "RNN":
         kwargs["nonlinearity"] = d.nonlinearity

@@ -55,7 +55,8 @@ def test_export_writes_modules_that_reproduce_keras(tmp_path, capsys, suffix):
 
 def test_one_layer_of_a_tf_keras_file(tmp_path, capsys):
     out = tmp_path / "bi.npz"
-    assert main(["export", str(FIXTURES / "tfk/bidir_lstm.h5"), "--to", "pytorch", "--layer", "bi_s", "-o", str(out)]) == 0
+    argv = ["export", str(FIXTURES / "tfk/bidir_lstm.h5"), "--to", "pytorch", "--layer", "bi_s", "-o", str(out)]
+    assert main(argv) == 0
     stdout, stderr = capsys.readouterr()
     assert stdout.splitlines()[0] == (
         "bi_s: torch.nn.RNN(input_size=8, hidden_size=3, nonlinearity='relu', bias=True, batch_first=True, "
@@ -63,10 +64,11 @@ def test_one_layer_of_a_tf_keras_file(tmp_path, capsys):
     )
     assert "merge_mode='sum'; torch concatenates the directions" in stderr
     tensors = load(out)
-    assert sorted(tensors) == sorted(f"bi_s.{p}_l0{s}" for s in ("", "_reverse") for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    params = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    assert sorted(tensors) == sorted(f"bi_s.{p}_l0{s}" for s in ("", "_reverse") for p in params)
     arrays = truth_arrays("bidir_lstm", "tfk")
-    got, h_n, _ = torch_reference.run("RNN", {"hidden_size": 3, "nonlinearity": "relu", "batch_first": True, "bidirectional": True},
-                                      module_tensors(tensors, "bi_s."), arrays["bi_s/input"])
+    kwargs = {"hidden_size": 3, "nonlinearity": "relu", "batch_first": True, "bidirectional": True}
+    got, h_n, _ = torch_reference.run("RNN", kwargs, module_tensors(tensors, "bi_s."), arrays["bi_s/input"])
     np.testing.assert_allclose(got[..., :3] + got[..., 3:], arrays["bi_s/sequences"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(h_n[0] + h_n[1], arrays["bi_s/output"], atol=1e-5, rtol=0)  # Keras's last output
 
@@ -78,15 +80,15 @@ def test_weights_only_file_with_its_config(tmp_path, capsys):
     assert "no layer config in the file (activations and go_backwards unknown: pass --config)" in capsys.readouterr().err
     assert main([*argv, "--config", str(K3 / "rnn_seq.json")]) == 0
     arrays = truth_arrays("rnn_seq")
-    got, _, _ = torch_reference.run("GRU", {"hidden_size": 5, "batch_first": True}, module_tensors(load(out), "enc_gru."),
-                                    arrays["enc_gru/input"])
+    state = module_tensors(load(out), "enc_gru.")
+    got, _, _ = torch_reference.run("GRU", {"hidden_size": 5, "batch_first": True}, state, arrays["enc_gru/input"])
     np.testing.assert_allclose(got, arrays["enc_gru/sequences"], atol=1e-5, rtol=0)
 
 
 def test_refusal_names_the_layer_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "rnn.npz"
     assert main(["export", str(K3 / "rnn_seq.keras"), "--to", "pytorch", "-o", str(out)]) == 3
-    stdout, stderr = capsys.readouterr()
+    stderr = capsys.readouterr().err
     assert stderr == (
         f"kerasweights: error: {K3 / 'rnn_seq.keras'}: cannot export to PyTorch exactly: layer 'gru_ra_false': "
         "reset_after=False (torch.nn.GRU computes only the reset_after=True form, which applies the reset gate "

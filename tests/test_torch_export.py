@@ -104,9 +104,8 @@ def test_torch_equations_reproduce_keras_with_initial_state(path, config, model,
 
 @pytest.mark.parametrize(("path", "config", "model", "runtime", "entry"), recurrent_cases("refused"))
 def test_refusals_name_the_layer_and_the_reason(path, config, model, runtime, entry):
-    with kerasweights.open(path, config=config) as kw:
-        with pytest.raises(UnsupportedLayerError) as err:
-            to_torch(kw, layer=entry["path"])
+    with kerasweights.open(path, config=config) as kw, pytest.raises(UnsupportedLayerError) as err:
+        to_torch(kw, layer=entry["path"])
     message = str(err.value)
     assert message.startswith(f"{path}: layer {entry['path']!r} ")
     if entry["path"] in NO_TORCH_MODULE:
@@ -156,7 +155,9 @@ def test_every_recurrent_layer_with_force_and_refusal_names_them_all():
 def test_all_layers_of_a_functional_model_nested_and_bidirectional():
     with kerasweights.open(FIXTURES / "k3/functional.keras") as kw:
         modules = to_torch(kw)
-    assert [(m.layer_path, m.module) for m in modules] == [("lstm_seq", "LSTM"), ("bi_g", "GRU"), ("encoder/lstm_nb", "LSTM")]
+    assert [(m.layer_path, m.module) for m in modules] == [
+        ("lstm_seq", "LSTM"), ("bi_g", "GRU"), ("encoder/lstm_nb", "LSTM")
+    ]
     bi = modules[1]
     assert bi.kwargs == {"input_size": 5, "hidden_size": 3, "bias": True, "batch_first": True, "bidirectional": True}
     assert list(bi.tensors) == [
@@ -210,7 +211,7 @@ def test_one_half_of_a_bidirectional_exports_as_a_unidirectional_module():
     with kerasweights.open(FIXTURES / "k3/functional.keras") as kw:
         [half] = to_torch(kw, layer="bi_g/forward_g")
     assert half.layer_path == "bi_g/forward_g" and half.kwargs["bidirectional"] is False
-    assert list(half.tensors)[0] == "bi_g.forward_g.weight_ih_l0"
+    assert next(iter(half.tensors)) == "bi_g.forward_g.weight_ih_l0"
 
 
 @pytest.mark.parametrize(
@@ -227,9 +228,8 @@ def test_one_half_of_a_bidirectional_exports_as_a_unidirectional_module():
     ],
 )
 def test_layers_torch_has_no_module_for(file, layer, error, message):
-    with kerasweights.open(FIXTURES / file) as kw:
-        with pytest.raises(error) as err:
-            to_torch(kw, layer=layer)
+    with kerasweights.open(FIXTURES / file) as kw, pytest.raises(error) as err:
+        to_torch(kw, layer=layer)
     assert str(err.value) == f"{FIXTURES / file}: {message}"
 
 
@@ -270,11 +270,12 @@ def _cudnn_file(tmp_path):
     weights = {
         "enc_gru": [w["_weights/enc_gru/0"], w["_weights/enc_gru/1"], w["_weights/enc_gru/2"].reshape(-1)],
         # split LSTM's single bias between CuDNN's input and recurrent biases: only their sum counts
-        "lstm_last": [w["_weights/lstm_last/0"], w["_weights/lstm_last/1"], np.concatenate([lstm_bias * 0.25, lstm_bias * 0.75])],
+        "lstm_last": [w["_weights/lstm_last/0"], w["_weights/lstm_last/1"],
+                      np.concatenate([lstm_bias * 0.25, lstm_bias * 0.75])],
     }
     layers = [
-        {"class_name": "CuDNNGRU", "config": {"name": "enc_gru", "units": 5, "return_sequences": True, "go_backwards": False}},
-        {"class_name": "CuDNNLSTM", "config": {"name": "lstm_last", "units": 3, "return_sequences": True, "go_backwards": False}},
+        {"class_name": "CuDNNGRU", "config": {"name": "enc_gru", "units": 5, "return_sequences": True}},
+        {"class_name": "CuDNNLSTM", "config": {"name": "lstm_last", "units": 3, "return_sequences": True}},
     ]
     path = tmp_path / "cudnn.h5"
     with h5py.File(path, "w") as f:

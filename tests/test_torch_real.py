@@ -28,7 +28,9 @@ def run(net, x, lengths=None, state=None):
     """(output, h_n, c_n) as numpy; ``lengths`` packs the batch like Keras's trailing mask."""
     inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if lengths is not None:
-        inputs = torch.nn.utils.rnn.pack_padded_sequence(inputs, torch.as_tensor(lengths), batch_first=True, enforce_sorted=False)
+        inputs = torch.nn.utils.rnn.pack_padded_sequence(
+            inputs, torch.as_tensor(lengths), batch_first=True, enforce_sorted=False
+        )
     if state is not None:
         state = tuple(torch.from_numpy(s) for s in state) if len(state) > 1 else torch.from_numpy(state[0])
     with torch.no_grad():
