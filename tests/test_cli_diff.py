@@ -11,7 +11,7 @@ import pytest
 
 from kerasweights.cli import main
 
-from conftest import FIXTURES, truth, truth_arrays
+from conftest import FIXTURES, corpus_files, truth, truth_arrays
 
 K3, TFK = FIXTURES / "k3", FIXTURES / "tfk"
 
@@ -107,3 +107,10 @@ def test_unreadable_file_exit_3(tmp_path, capsys):
     assert main(["diff", str(K3 / "rnn_seq.h5"), str(bad)]) == 3
     err = capsys.readouterr().err
     assert err.startswith(f"kerasweights: error: {bad}: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("path", corpus_files("h5-full", "h5-weights", "keras-zip"))
+def test_real_files_equal_themselves(path, capsys):
+    assert main(["diff", str(path), str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["same"] is True and report["max_abs_diff"] == 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from kerasweights.cli import main
 
-from conftest import FIXTURES, truth_arrays
+from conftest import FIXTURES, corpus_files, truth_arrays
 from h5edit import edited_h5, layer_config
 
 RNN = str(FIXTURES / "k3/rnn_seq.keras")
@@ -134,3 +135,13 @@ def test_weights_only_file_needs_its_config_for_names(capsys):
     assert main(["show", path, "enc_gru/kernel_h", "--config", config]) == 0
     values = capsys.readouterr().out.split("\n\n", 1)[1]
     assert values == _printed(truth_arrays("rnn_seq")["_weights/enc_gru/0"][:, 10:15]) + "\n"
+
+
+@pytest.mark.parametrize("path", corpus_files("h5-full", "h5-weights", "keras-zip"))
+def test_real_files_show_their_first_weight_with_a_header_within_80_columns(path, capsys):
+    assert main(["weights", str(path), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert main(["show", str(path), first["key"]]) == 0
+    head = capsys.readouterr().out.split("\n\n", 1)[0]
+    assert head.startswith(f"key:     {first['key'][:60]}")
+    assert max(len(line) for line in head.splitlines()) <= 80

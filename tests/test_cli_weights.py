@@ -11,7 +11,7 @@ import pytest
 
 from kerasweights.cli import main
 
-from conftest import FIXTURES, all_model_files, truth, truth_arrays
+from conftest import FIXTURES, all_model_files, corpus_files, truth, truth_arrays
 from h5edit import edited_h5, layer_config
 
 RNN = str(FIXTURES / "k3/rnn_seq.keras")
@@ -145,3 +145,12 @@ def test_debug_after_the_command_shows_the_traceback(capsys):
         main(["weights", RNN, "--layer", "nope", "--debug"])
     with pytest.raises(Exception, match="no layer 'nope'"):
         main(["--debug", "weights", RNN, "--layer", "nope"])
+
+
+@pytest.mark.parametrize("path", corpus_files("h5-full", "h5-weights", "keras-zip"))
+def test_real_files_list_split_with_statistics_within_80_columns(path, capsys):
+    assert main(["weights", str(path), "--split", "--stats"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert main(["weights", str(path), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) > 0

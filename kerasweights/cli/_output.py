@@ -46,7 +46,7 @@ def table(
             widths[i] = max(columns[i].wrap, len(columns[i].header), widths[i] - excess)
         if sum(widths[j] for j in keep) + GAP * (len(keep) - 1) <= width:
             break
-    cells = [[(_wrap(r[i], widths[i]) if columns[i].wrap else r[i]).split("\n") for i in keep] for r in rows]
+    cells = [[(wrap(r[i], widths[i]) if columns[i].wrap else r[i]).split("\n") for i in keep] for r in rows]
     widths = [max([len(columns[i].header), *(len(line) for r in cells for line in r[k])]) for k, i in enumerate(keep)]
 
     def line(texts: Sequence[str]) -> str:
@@ -62,7 +62,8 @@ def table(
     return "\n".join(out)
 
 
-def _wrap(text: str, width: int) -> str:
+def wrap(text: str, width: int) -> str:
+    """Prose breaks at spaces; a path (no spaces) after its slashes, or inside a name too long."""
     if len(text) <= width:
         return text
     if " " in text:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import numpy as np
 from ..errors import LayoutError
 from ..model import Matrix, Model, Weight
 from ._common import add_input, open_model
-from ._output import error
+from ._output import error, wrap
 
 SUMMARY_THRESHOLD = 1000  # numpy's default: larger arrays print their corners only
 OUTPUTS = (".npy", ".csv", ".txt")
@@ -67,9 +66,9 @@ def header(model: Model, item: Matrix | Weight) -> str:
         meaning = f"stored array, split into {', '.join(parts)}" if parts else "stored array"
         source = item.array.key
     fields = {"key": item.key, "shape": _shape(item.shape), "dtype": item.dtype, "meaning": meaning, "source": source}
+    # Long values wrap under themselves: prose at spaces, HDF5 paths after a slash.
     return "\n".join(
-        textwrap.fill(f"{name + ':':<9}{text}", 80, subsequent_indent=" " * 9, break_long_words=False, break_on_hyphens=False)
-        for name, text in fields.items()
+        f"{name + ':':<9}" + wrap(text, 80 - 9).replace("\n", "\n" + " " * 9) for name, text in fields.items()
     )
 
 
