@@ -17,11 +17,14 @@ import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import h5py
 
 from . import _audit_config, _audit_numeric, api, remote
 from ._audit_numeric import EXTREME_MAGNITUDE, SATURATING_BIAS, SPECTRAL_NORM_LIMIT
@@ -144,7 +147,7 @@ def audit_file(
     try:
         model = api.open(source, limits=limits)
     except Exception as exc:  # noqa: BLE001 - any failure to read is a finding
-        problem = exc.problem if isinstance(exc, KerasWeightsError) else f"{type(exc).__name__}: {exc}"
+        problem = exc.problem if isinstance(exc, KerasWeightsError) else " ".join(f"{type(exc).__name__}: {exc}".split())
         facts = _salvage(source, limits)
         findings = _fact_findings(facts, codes) if facts else []
         explained = isinstance(exc, UnsafeContentError) and any(
@@ -171,7 +174,8 @@ def _guarded(code: str, run: Callable[[], list[Finding]]) -> list[Finding]:
     try:
         return run()
     except Exception as exc:  # noqa: BLE001
-        return [Finding("unreadable", "error", f"the {code} check could not finish ({type(exc).__name__}: {exc})")]
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return [Finding("unreadable", "error", f"the {code} check could not finish ({reason})")]
 
 
 def _fact_findings(facts: _Facts, codes: frozenset[str], model: Model | None = None) -> list[Finding]:
@@ -196,11 +200,12 @@ def _config_findings(facts: _Facts, codes: frozenset[str]) -> list[Finding]:
     view = _audit_config.ConfigView.of(facts.config)  # walked once for the three checks
     out = []
     if "lambda-layer" in codes:
-        out += _audit_config.lambda_findings(view, facts.keras_version, facts.format)
+        out += _guarded("lambda-layer", lambda: _audit_config.lambda_findings(view, facts.keras_version, facts.format))
     if "unsafe-config" in codes:
-        out += _audit_config.unsafe_findings(view, _audit_config.ConfigView.of(facts.training_config, layers=False))
+        training = _audit_config.ConfigView.of(facts.training_config, layers=False)
+        out += _guarded("unsafe-config", lambda: _audit_config.unsafe_findings(view, training))
     if "custom-layer" in codes:
-        out += _audit_config.custom_findings(view)
+        out += _guarded("custom-layer", lambda: _audit_config.custom_findings(view))
     return out
 
 
@@ -297,7 +302,9 @@ def _salvage_h5(handle: Any, limits: Limits) -> _Facts:
         if config is not None:
             facts.config = load_json(config, "model_config attribute", limits)
         facts.format = "h5-full" if config is not None else "h5-weights" if legacy_h5.is_legacy(h5) else "weights-h5"
-        facts.keras_version = _hdf5.attr_str(h5, "keras_version")
+        weights = _hdf5.get(h5, "model_weights")
+        facts.keras_version = _hdf5.attr_str(h5, "keras_version") or (
+            _hdf5.attr_str(weights, "keras_version") if isinstance(weights, h5py.Group) else None)
         return facts
 
 
@@ -403,15 +410,34 @@ def iter_audit(
         yield from map(task, files)
         return
     chunk = max(1, min(16, len(files) // (workers * 8)))
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(task, files, chunksize=chunk)
+    done = 0
+    try:
+        with ProcessPoolExecutor(workers) as pool:
+            for report in pool.map(task, files, chunksize=chunk):
+                done += 1
+                yield report
+    except BrokenProcessPool:  # a file crashed a worker (HDF5 can, on crafted input): find it alone
+        for path in files[done:]:
+            yield _isolated(task, path)
+
+
+def _isolated(task: Callable[[str], FileReport], path: str) -> FileReport:
+    """Audit one file in a fresh process; a crash there is that file's finding."""
+    try:
+        with ProcessPoolExecutor(1) as pool:
+            return pool.submit(task, path).result()
+    except BrokenProcessPool:
+        return FileReport(path, findings=[Finding("unreadable", "error", "reading the file crashed the audit worker process")])
 
 
 def _on_dask(files: list[str], task: Callable[[str], FileReport], scheduler: Any) -> Iterator[FileReport]:
     from ._optional import require
 
     distributed = require("distributed", "dask")
-    client = scheduler if isinstance(scheduler, distributed.Client) else distributed.Client(scheduler)
+    try:
+        client = scheduler if isinstance(scheduler, distributed.Client) else distributed.Client(scheduler)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise KerasWeightsError(f"cannot reach the Dask scheduler {scheduler!r} ({type(exc).__name__}: {exc})") from None
     try:
         futures = client.map(task, files, pure=False)
         for future in futures:

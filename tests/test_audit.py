@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import os
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -460,6 +461,26 @@ def test_shape_mismatch(tmp_path: Path, layer: str, key: str, value: Any, proble
     assert found(report) == [("shape-mismatch", "error", layer, problem)]
 
 
+def test_stored_layer_missing_from_the_config(tmp_path: Path) -> None:
+    def drop_head(config: dict[str, Any]) -> None:
+        config["config"]["layers"] = [l for l in config["config"]["layers"] if l["config"]["name"] != "head"]
+
+    report = audit_file(with_config(tmp_path, drop_head), select=STRUCTURE)
+    assert found(report) == [("shape-mismatch", "error", "head", "stored weights of 'head' belong to no layer of the model config")]
+
+
+def test_a_failing_check_is_a_finding_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> list[Finding]:
+        raise RuntimeError("bug\nin a check")
+
+    monkeypatch.setattr(audit._audit_config, "custom_findings", broken)
+    report = audit_file(FIXTURES / "k3" / "functional.keras")
+    assert [(f.code, f.message) for f in report.findings] == [
+        ("unreadable", "the custom-layer check could not finish (RuntimeError: bug in a check)"),
+        ("lambda-layer", report.findings[1].message),
+    ]
+
+
 # -- select, ignore, files, parallel ------------------------------------------------------------------------
 
 
@@ -527,6 +548,26 @@ def test_audit_paths_in_parallel_matches_serial_and_is_sorted(tmp_path: Path) ->
     by_name = {Path(r.path).name: [f.code for f in r.findings] for r in serial}
     assert by_name["renamed.bin"] == by_name["archive.zip"] == ["lambda-layer"]
     assert by_name["rnn_seq.weights.json"] == by_name["saved_dir"] == []
+
+
+def crash_on_bad(path: str, **options: Any) -> FileReport:
+    """audit_file, except that a file named bad* kills the worker process (as a crashing reader would)."""
+    if Path(path).name.startswith("bad"):
+        os._exit(1)
+    return audit_file(path, **options)
+
+
+def test_a_file_that_crashes_a_worker_is_a_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("a.keras", "bad.keras", "c.keras", "d.keras"):
+        shutil.copy(FIXTURES / "k3" / "rnn_seq.keras", tmp_path / name)
+    monkeypatch.setattr(audit, "audit_file", crash_on_bad)
+    reports = audit_paths([tmp_path], jobs=2)
+    assert [(Path(r.path).name, found(r)) for r in reports] == [
+        ("a.keras", []),
+        ("bad.keras", [("unreadable", "error", None, "reading the file crashed the audit worker process")]),
+        ("c.keras", []),
+        ("d.keras", []),
+    ]
 
 
 def test_sarif_report() -> None:

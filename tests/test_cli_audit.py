@@ -171,3 +171,13 @@ def test_dask_scheduler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         on_dask = run(capsys, str(folder), "--json", "--scheduler", cluster.scheduler_address)
     assert on_dask == local
+
+
+def test_unreachable_scheduler(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code, lines, err = run(capsys, str(FUNCTIONAL), "--scheduler", "tcp://127.0.0.1:1")
+    assert code == 3 and lines == []
+    assert err.startswith("kerasweights: error: cannot reach the Dask scheduler 'tcp://127.0.0.1:1' (")
