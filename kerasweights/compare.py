@@ -106,7 +106,8 @@ class Comparison:
             "weights_removed": self.weights_removed,
             "weights_renamed": [list(pair) for pair in self.weights_renamed],
             "shape_changes": [
-                {"key": s.key, "shape_a": list(s.shape_a), "shape_b": list(s.shape_b), "dtype_a": s.dtype_a, "dtype_b": s.dtype_b}
+                {"key": s.key, "shape_a": list(s.shape_a), "shape_b": list(s.shape_b),
+                 "dtype_a": s.dtype_a, "dtype_b": s.dtype_b}
                 for s in self.shape_changes
             ],
             "max_abs_diff": _json_float(max((v.max_abs_diff for v in self.values), default=0.0)),

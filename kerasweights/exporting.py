@@ -57,7 +57,9 @@ def format_for(path: str | os.PathLike[str], fmt: str | None = None) -> str:
         return fmt
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"cannot tell the export format from {os.fspath(path)!r}; name it .npz or .safetensors, or pass --format")
+        raise ValueError(
+            f"cannot tell the export format from {os.fspath(path)!r}; name it .npz or .safetensors, or pass --format"
+        )
     return FORMATS[suffix]
 
 
@@ -107,7 +109,9 @@ def write_safetensors(
     return sum(t.size for t in tensors.values())
 
 
-def _values(arrays: Mapping[str, Matrix | Weight | np.ndarray], progress: Progress | None) -> Iterator[tuple[str, np.ndarray]]:
+def _values(
+    arrays: Mapping[str, Matrix | Weight | np.ndarray], progress: Progress | None
+) -> Iterator[tuple[str, np.ndarray]]:
     for key, item in arrays.items():
         value = item if isinstance(item, np.ndarray) else item.read()
         if value.dtype.kind not in "biuf":

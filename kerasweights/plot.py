@@ -64,7 +64,9 @@ def plot_layer(layer: Layer, out: str | os.PathLike[str], *, title: str | None =
                 ax.axis("off")
                 continue
             m = row[c]
-            image = ax.imshow(values[m.key], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+            image = ax.imshow(
+                values[m.key], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest"
+            )
             ax.set_title(f"{m.name} {'x'.join(map(str, m.shape)) or '()'}", fontsize=9)
             if m.meaning:
                 ax.set_xlabel(m.meaning, fontsize=8)

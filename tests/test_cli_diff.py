@@ -30,13 +30,24 @@ K3, TFK = FIXTURES / "k3", FIXTURES / "tfk"
 def test_same_model_exit_0(capsys, a, b, n):
     assert main(["diff", str(a), str(b)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"A: {a}", f"B: {b}", "", f"Result: same ({n} of {n} matrices within 0; max abs diff 0)",
+        f"A: {a}",
+        f"B: {b}",
+        "",
+        f"Result: same ({n} of {n} matrices within 0; max abs diff 0)",
     ]
 
 
 def test_weights_only_files_with_their_configs(capsys):
-    argv = ["diff", str(K3 / "rnn_seq.weights.h5"), str(TFK / "rnn_seq_weights.h5"),
-            "--config-a", str(K3 / "rnn_seq.json"), "--config-b", str(TFK / "rnn_seq.json"), "--json"]
+    argv = [
+        "diff",
+        str(K3 / "rnn_seq.weights.h5"),
+        str(TFK / "rnn_seq_weights.h5"),
+        "--config-a",
+        str(K3 / "rnn_seq.json"),
+        "--config-b",
+        str(TFK / "rnn_seq.json"),
+        "--json",
+    ]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["same"] is True and len(report["values"]) == 38
@@ -52,7 +63,9 @@ def test_config_difference_exit_1(capsys):
 
 def test_trained_weights_exit_1_and_atol_accepts_them(capsys):
     before, after = truth_arrays("rnn_seq"), truth_arrays("compiled", "variants")
-    moved = max(float(np.abs(after[k].astype(np.float64) - before[k]).max()) for k in before if k.startswith("_weights/"))
+    moved = max(
+        float(np.abs(after[k].astype(np.float64) - before[k]).max()) for k in before if k.startswith("_weights/")
+    )
     argv = ["diff", str(K3 / "rnn_seq.keras"), str(FIXTURES / "variants/compiled.keras")]
     assert main([*argv, "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
@@ -79,7 +92,13 @@ def test_json_lists_every_matrix(capsys):
     assert main(["diff", str(K3 / "misc.keras"), str(TFK / "misc.keras"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["weights_renamed"] == [["dw/kernel", "dw/depthwise_kernel"]]
-    assert {"key": "dw/kernel", "key_b": "dw/depthwise_kernel", "shape": [2, 2, 3, 2], "max_abs_diff": 0.0, "equal": True} in report["values"]
+    assert {
+        "key": "dw/kernel",
+        "key_b": "dw/depthwise_kernel",
+        "shape": [2, 2, 3, 2],
+        "max_abs_diff": 0.0,
+        "equal": True,
+    } in report["values"]
     assert "seed" in report["ignored_config_keys"]
 
 
@@ -93,7 +112,11 @@ def test_one_file_from_stdin(monkeypatch, capsys):
     ("argv", "message"),
     [
         pytest.param(["-", "-"], "only one of A and B can be - (stdin)", id="both-stdin"),
-        pytest.param([str(K3 / "rnn_seq.h5"), str(K3 / "rnn_seq.h5"), "--atol", "-1"], "--atol must be 0 or more, not -1.0", id="negative-atol"),
+        pytest.param(
+            [str(K3 / "rnn_seq.h5"), str(K3 / "rnn_seq.h5"), "--atol", "-1"],
+            "--atol must be 0 or more, not -1.0",
+            id="negative-atol",
+        ),
     ],
 )
 def test_usage_errors_exit_2(capsys, argv, message):

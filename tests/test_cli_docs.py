@@ -19,7 +19,9 @@ from kerasweights.cli import main
 from conftest import ROOT
 
 DOC = (ROOT / "docs" / "cli.md").read_text()
-EXAMPLE = re.compile(r"```sh\n(kerasweights [^\n]*?)(?:\s+# exit code (\d+))?\n```\n\n```(text|json)\n(.*?)```", re.S)
+EXAMPLE = re.compile(
+    r"```sh\n(kerasweights [^\n]*?)(?:\s+# exit code (\d+))?\n```\n\n```(text|json)\n(.*?)```", re.DOTALL
+)
 EXAMPLES = [
     pytest.param(cmd, int(code or 0), kind, body, id=cmd.removeprefix("kerasweights "))
     for cmd, code, kind, body in EXAMPLE.findall(DOC)
@@ -31,8 +33,10 @@ def _same(documented: Any, actual: Any, key: str = "") -> bool:
     if key == "path":
         return True
     if isinstance(documented, dict):
-        return isinstance(actual, dict) and documented.keys() == actual.keys() and all(
-            _same(documented[k], actual[k], k) for k in documented
+        return (
+            isinstance(actual, dict)
+            and documented.keys() == actual.keys()
+            and all(_same(documented[k], actual[k], k) for k in documented)
         )
     if isinstance(documented, list):
         return isinstance(actual, list) and len(documented) == len(actual) and all(map(_same, documented, actual))

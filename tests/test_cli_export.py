@@ -52,8 +52,14 @@ def test_raw_keys_are_layer_path_and_weight_name(tmp_path, capsys):
     assert capsys.readouterr().out == f"wrote 6 arrays (144 values) to {out}\n"
     got = _load(out)
     w = truth_arrays("functional", "tfk")
-    assert list(got) == ["encoder/lstm_nb/kernel", "encoder/lstm_nb/recurrent_kernel", "encoder/enc_bn/gamma",
-                         "encoder/enc_bn/beta", "encoder/enc_bn/moving_mean", "encoder/enc_bn/moving_variance"]
+    assert list(got) == [
+        "encoder/lstm_nb/kernel",
+        "encoder/lstm_nb/recurrent_kernel",
+        "encoder/enc_bn/gamma",
+        "encoder/enc_bn/beta",
+        "encoder/enc_bn/moving_mean",
+        "encoder/enc_bn/moving_variance",
+    ]
     np.testing.assert_array_equal(got["encoder/lstm_nb/kernel"], w["_weights/encoder/lstm_nb/0"])
     np.testing.assert_array_equal(got["encoder/enc_bn/moving_variance"], w["_weights/encoder/enc_bn/3"])
 
@@ -78,10 +84,16 @@ def test_safetensors_metadata_names_the_source(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        pytest.param(["-o", "w.bin"], "cannot tell the export format from 'w.bin'; name it .npz or .safetensors, or pass --format",
-                     id="unknown-extension"),
-        pytest.param(["-o", "w.npz", "--raw", "--to", "pytorch"],
-                     "--raw exports Keras's stored arrays; it cannot be combined with --to pytorch", id="raw-and-pytorch"),
+        pytest.param(
+            ["-o", "w.bin"],
+            "cannot tell the export format from 'w.bin'; name it .npz or .safetensors, or pass --format",
+            id="unknown-extension",
+        ),
+        pytest.param(
+            ["-o", "w.npz", "--raw", "--to", "pytorch"],
+            "--raw exports Keras's stored arrays; it cannot be combined with --to pytorch",
+            id="raw-and-pytorch",
+        ),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys, extra, message):
@@ -97,7 +109,9 @@ def test_output_is_required(capsys):
 
 
 def test_nothing_to_export(tmp_path, capsys):
-    assert main(["export", str(FIXTURES / "k3/functional.keras"), "-o", str(tmp_path / "x.npz"), "--layer", "pool"]) == 2
+    assert (
+        main(["export", str(FIXTURES / "k3/functional.keras"), "-o", str(tmp_path / "x.npz"), "--layer", "pool"]) == 2
+    )
     assert capsys.readouterr().err == (
         f"kerasweights: error: {FIXTURES / 'k3/functional.keras'}: nothing to export: layer 'pool' has no weights\n"
     )
@@ -105,7 +119,9 @@ def test_nothing_to_export(tmp_path, capsys):
 
 def test_unknown_layer_exits_2(tmp_path, capsys):
     assert main(["export", RNN, "-o", str(tmp_path / "x.npz"), "--layer", "gru"]) == 2
-    assert capsys.readouterr().err.startswith("kerasweights: error: no layer 'gru'; layers with weights: my_rnn, enc_gru")
+    assert capsys.readouterr().err.startswith(
+        "kerasweights: error: no layer 'gru'; layers with weights: my_rnn, enc_gru"
+    )
 
 
 def test_missing_safetensors_exits_3_with_the_install_hint(tmp_path, monkeypatch, capsys):
@@ -140,7 +156,9 @@ def test_a_layer_that_does_not_fit_its_rule_is_warned_and_exported_unsplit(tmp_p
 
 
 def test_reads_stdin(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((FIXTURES / "variants/rnn_seq.deflate.keras").read_bytes())))
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO((FIXTURES / "variants/rnn_seq.deflate.keras").read_bytes()))
+    )
     out = tmp_path / "s.npz"
     assert main(["export", "-", "-o", str(out), "--layer", "my_rnn"]) == 0
     np.testing.assert_array_equal(_load(out)["my_rnn/recurrent_kernel"], truth_arrays("rnn_seq")["_weights/my_rnn/1"])

@@ -55,11 +55,21 @@ def test_output_option_and_format(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("layer", "rows"),
     [
-        pytest.param("enc_gru", [[f"{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias", "recurrent_bias")] for g in GATES["GRU"]],
-                     id="gru-reset-after"),
-        pytest.param("gru_ra_false", [[f"{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias")] for g in GATES["GRU"]],
-                     id="gru-reset-before"),
-        pytest.param("lstm_last", [[f"{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias")] for g in GATES["LSTM"]], id="lstm"),
+        pytest.param(
+            "enc_gru",
+            [[f"{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias", "recurrent_bias")] for g in GATES["GRU"]],
+            id="gru-reset-after",
+        ),
+        pytest.param(
+            "gru_ra_false",
+            [[f"{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias")] for g in GATES["GRU"]],
+            id="gru-reset-before",
+        ),
+        pytest.param(
+            "lstm_last",
+            [[f"{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias")] for g in GATES["LSTM"]],
+            id="lstm",
+        ),
         pytest.param("my_rnn", [["kernel", "recurrent_kernel", "bias"]], id="simple-rnn"),
     ],
 )
@@ -113,7 +123,8 @@ def test_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     assert main(["plot", RNN, "enc_gru"]) == 3
     assert capsys.readouterr().err == (
-        "kerasweights: error: this needs matplotlib, which is not installed; install it with: pip install 'kerasweights[plot]'\n"
+        "kerasweights: error: this needs matplotlib, which is not installed; "
+        "install it with: pip install 'kerasweights[plot]'\n"
     )
     assert list(tmp_path.iterdir()) == []
     # Said before the file is even opened.

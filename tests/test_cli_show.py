@@ -53,9 +53,15 @@ def test_big_arrays_are_summarised_unless_full(tmp_path, capsys):
     def wide_head(document):
         layer_config(document, "head")["units"] = 500
 
-    path = edited_h5(FIXTURES / "k3/rnn_seq.h5", tmp_path / "wide.h5", config=wide_head,
-                     arrays={"model_weights/head/rnn_seq/head/kernel": kernel,
-                             "model_weights/head/rnn_seq/head/bias": np.zeros(500, np.float32)})
+    path = edited_h5(
+        FIXTURES / "k3/rnn_seq.h5",
+        tmp_path / "wide.h5",
+        config=wide_head,
+        arrays={
+            "model_weights/head/rnn_seq/head/kernel": kernel,
+            "model_weights/head/rnn_seq/head/bias": np.zeros(500, np.float32),
+        },
+    )
     assert main(["show", str(path), "head/kernel"]) == 0
     summarised = capsys.readouterr().out.split("\n\n", 1)[1]
     assert "..." in summarised and summarised == _printed(kernel) + "\n"

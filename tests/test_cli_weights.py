@@ -32,7 +32,9 @@ def test_json_rows_are_keras_weights(path, config, model, runtime, capsys):
     assert all(r["key"] == f"{r['layer']}/{r['name']}" and r["size"] == int(np.prod(r["shape"])) for r in rows)
 
 
-@pytest.mark.parametrize("mode", [[], ["--split"], ["--stats"], ["--split", "--stats"]], ids=["arrays", "split", "stats", "split-stats"])
+@pytest.mark.parametrize(
+    "mode", [[], ["--split"], ["--stats"], ["--split", "--stats"]], ids=["arrays", "split", "stats", "split-stats"]
+)
 @pytest.mark.parametrize(("path", "config", "model", "runtime"), all_model_files())
 def test_text_fits_80_columns(path, config, model, runtime, mode, capsys):
     assert main(_argv(path, config, *mode)) == 0
@@ -55,7 +57,11 @@ def test_split_json_says_where_each_matrix_comes_from(capsys):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert list(rows) == [f"{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias") for g in "ifco"]
     assert {k: rows["kernel_f"][k] for k in ("shape", "meaning", "gate", "source", "weight")} == {
-        "shape": [4, 3], "meaning": "forget gate, input weights", "gate": "f", "source": "kernel[:, 3:6]", "weight": "lstm_last/kernel",
+        "shape": [4, 3],
+        "meaning": "forget gate, input weights",
+        "gate": "f",
+        "source": "kernel[:, 3:6]",
+        "weight": "lstm_last/kernel",
     }
 
 
@@ -64,10 +70,19 @@ def test_stats_json_matches_numpy_on_keras_values(capsys):
     rows = {r["name"]: r["stats"] for r in json.loads(capsys.readouterr().out)}
     bias = truth_arrays("rnn_seq")["_weights/enc_gru/2"].astype(np.float64)  # (2, 15): input row, recurrent row
     for name, value in (("bias_r", bias[0, 5:10]), ("recurrent_bias_h", bias[1, 10:15])):
-        assert rows[name] == pytest.approx({
-            "size": 5, "min": value.min(), "max": value.max(), "mean": value.mean(), "std": value.std(),
-            "l2_norm": np.linalg.norm(value), "zero_fraction": 0.0, "nan_count": 0, "inf_count": 0,
-        })
+        assert rows[name] == pytest.approx(
+            {
+                "size": 5,
+                "min": value.min(),
+                "max": value.max(),
+                "mean": value.mean(),
+                "std": value.std(),
+                "l2_norm": np.linalg.norm(value),
+                "zero_fraction": 0.0,
+                "nan_count": 0,
+                "inf_count": 0,
+            }
+        )
 
 
 def test_stats_text_groups_rows_under_layer_paths(capsys):
@@ -76,8 +91,12 @@ def test_stats_text_groups_rows_under_layer_paths(capsys):
     assert lines[0].split() == ["Weight", "Shape", "Min", "Max", "Mean", "Std", "L2", "Zeros"]
     assert lines[2] == "bi_g/forward_g" and lines[6] == "bi_g/backward_g"
     kernel = truth_arrays("functional")["_weights/bi_g/forward_g/0"].astype(np.float64)
-    assert lines[3].split() == ["kernel", "5x9", *(f"{v:.3g}" for v in (kernel.min(), kernel.max(), kernel.mean(), kernel.std(),
-                                                                        np.linalg.norm(kernel))), "0%"]
+    assert lines[3].split() == [
+        "kernel",
+        "5x9",
+        *(f"{v:.3g}" for v in (kernel.min(), kernel.max(), kernel.mean(), kernel.std(), np.linalg.norm(kernel))),
+        "0%",
+    ]
     assert lines[-1] == "Min to L2: finite values only; Zeros: share of exact zeros; no NaN or Inf"
 
 
@@ -103,7 +122,10 @@ def test_split_shows_a_layer_that_does_not_fit_its_rule_unsplit(tmp_path, capsys
     assert main(["weights", str(path), "--split"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in out if line.startswith("enc_gru")] == [
-        ["enc_gru", "kernel"], ["enc_gru", "recurrent_kernel"], ["enc_gru", "bias"]]
+        ["enc_gru", "kernel"],
+        ["enc_gru", "recurrent_kernel"],
+        ["enc_gru", "bias"],
+    ]
     assert any(line.startswith("gru_ra_false  kernel_z") for line in out)  # other layers still split
     [note] = [line for line in out if line.startswith("Note: ")]
     assert note.startswith("Note: layer 'enc_gru': kernel has shape (6, 15)")
@@ -116,12 +138,17 @@ def test_split_shows_a_layer_that_does_not_fit_its_rule_unsplit(tmp_path, capsys
 def test_reads_stdin(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((FIXTURES / "k3/rnn_seq.h5").read_bytes())))
     assert main(["weights", "-", "--layer", "head", "--json"]) == 0
-    assert [(r["key"], r["shape"]) for r in json.loads(capsys.readouterr().out)] == [("head/kernel", [3, 2]), ("head/bias", [2])]
+    assert [(r["key"], r["shape"]) for r in json.loads(capsys.readouterr().out)] == [
+        ("head/kernel", [3, 2]),
+        ("head/bias", [2]),
+    ]
 
 
 def test_mixed_dtypes_get_a_dtype_column(tmp_path, capsys):
     kernel = truth_arrays("rnn_seq")["_weights/head/0"].astype(np.float64)
-    path = edited_h5(FIXTURES / "k3/rnn_seq.h5", tmp_path / "f64.h5", arrays={"model_weights/head/rnn_seq/head/kernel": kernel})
+    path = edited_h5(
+        FIXTURES / "k3/rnn_seq.h5", tmp_path / "f64.h5", arrays={"model_weights/head/rnn_seq/head/kernel": kernel}
+    )
     assert main(["weights", str(path), "--layer", "head"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["Layer", "Weight", "Shape", "Dtype", "Size"]
@@ -132,7 +159,9 @@ def test_mixed_dtypes_get_a_dtype_column(tmp_path, capsys):
 def test_nan_and_inf_columns_appear_when_there_are_any(tmp_path, capsys):
     kernel = truth_arrays("rnn_seq")["_weights/head/0"].copy()
     kernel[0, 0], kernel[1, 1] = np.nan, np.inf
-    path = edited_h5(FIXTURES / "k3/rnn_seq.h5", tmp_path / "nan.h5", arrays={"model_weights/head/rnn_seq/head/kernel": kernel})
+    path = edited_h5(
+        FIXTURES / "k3/rnn_seq.h5", tmp_path / "nan.h5", arrays={"model_weights/head/rnn_seq/head/kernel": kernel}
+    )
     assert main(["weights", str(path), "--layer", "head", "--stats"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[-3:] == ["Zeros", "NaN", "Inf"]

@@ -31,7 +31,11 @@ def _same_model_pairs() -> list:
         (variants / "rnn_seq_dir", None),
         (variants / "rnn_seq.weights.json", FIXTURES / "k3/rnn_seq.json"),
     ):
-        params.append(pytest.param(FIXTURES / "k3/rnn_seq.keras", None, path, config, "rnn_seq", id=f"k3/rnn_seq.keras-vs-{path.name}"))
+        params.append(
+            pytest.param(
+                FIXTURES / "k3/rnn_seq.keras", None, path, config, "rnn_seq", id=f"k3/rnn_seq.keras-vs-{path.name}"
+            )
+        )
     return params
 
 
@@ -47,7 +51,10 @@ def test_one_model_saved_twice_compares_equal(a, config_a, b, config_b, model):
 
 
 def test_keras3_and_tf_keras_name_depthwise_kernel_differently():
-    names = {rt: [w["name"] for l in truth("misc", rt)["layers"] if l["path"] == "dw" for w in l["weights"]] for rt in ("k3", "tfk")}
+    names = {
+        rt: [w["name"] for l in truth("misc", rt)["layers"] if l["path"] == "dw" for w in l["weights"]]
+        for rt in ("k3", "tfk")
+    }
     with kerasweights.open(FIXTURES / "k3/misc.keras") as a, kerasweights.open(FIXTURES / "tfk/misc.h5") as b:
         result = compare(a, b)
     assert result.same
@@ -70,7 +77,10 @@ def test_one_training_step_shows_in_every_matrix_by_the_amount_keras_moved_it():
     before, after = truth_arrays("rnn_seq"), truth_arrays("compiled", "variants")
     kernel_moved = float(np.abs(after["_weights/enc_gru/0"][:, 5:10] - before["_weights/enc_gru/0"][:, 5:10]).max())
     head_moved = float(np.abs(after["_weights/head/1"] - before["_weights/head/1"]).max())
-    with kerasweights.open(FIXTURES / "k3/rnn_seq.keras") as a, kerasweights.open(FIXTURES / "variants/compiled.keras") as b:
+    with (
+        kerasweights.open(FIXTURES / "k3/rnn_seq.keras") as a,
+        kerasweights.open(FIXTURES / "variants/compiled.keras") as b,
+    ):
         result = compare(a, b)
         loose = compare(a, b, atol=max(v.max_abs_diff for v in result.values))
     diffs = {v.key: v.max_abs_diff for v in result.values}
@@ -87,16 +97,21 @@ def test_edited_config_and_shapes_are_reported(tmp_path):
         layer_config(document, "head")["units"] = 3
 
     edited = edited_h5(
-        FIXTURES / "k3/rnn_seq.h5", tmp_path / "wider.h5", config=wider_head,
-        arrays={"model_weights/head/rnn_seq/head/kernel": np.hstack([kernel, kernel[:, :1]]),
-                "model_weights/head/rnn_seq/head/bias": np.zeros(3, np.float32)},
+        FIXTURES / "k3/rnn_seq.h5",
+        tmp_path / "wider.h5",
+        config=wider_head,
+        arrays={
+            "model_weights/head/rnn_seq/head/kernel": np.hstack([kernel, kernel[:, :1]]),
+            "model_weights/head/rnn_seq/head/bias": np.zeros(3, np.float32),
+        },
     )
     with kerasweights.open(FIXTURES / "k3/rnn_seq.h5") as a, kerasweights.open(edited) as b:
         result = compare(a, b)
     assert not result.same
     assert [(c.path, c.config) for c in result.layers_changed] == [("head", {"units": (2, 3)})]
     assert [(s.key, s.shape_a, s.shape_b) for s in result.shape_changes] == [
-        ("head/kernel", (3, 2), (3, 3)), ("head/bias", (2,), (3,)),
+        ("head/kernel", (3, 2), (3, 3)),
+        ("head/bias", (2,), (3,)),
     ]
     assert "head/kernel" not in {v.key for v in result.values}  # no values compared across shapes
 
@@ -104,8 +119,11 @@ def test_edited_config_and_shapes_are_reported(tmp_path):
 def test_one_changed_value_is_found_in_its_gate(tmp_path):
     kernel = truth_arrays("rnn_seq")["_weights/enc_gru/0"].copy()
     kernel[2, 7] += 0.25  # column 7 of (6, 3*5): the reset gate r
-    edited = edited_h5(FIXTURES / "k3/rnn_seq.h5", tmp_path / "edited.h5",
-                       arrays={"model_weights/enc_gru/rnn_seq/enc_gru/gru_cell/kernel": kernel})
+    edited = edited_h5(
+        FIXTURES / "k3/rnn_seq.h5",
+        tmp_path / "edited.h5",
+        arrays={"model_weights/enc_gru/rnn_seq/enc_gru/gru_cell/kernel": kernel},
+    )
     with kerasweights.open(FIXTURES / "k3/rnn_seq.keras") as a, kerasweights.open(edited) as b:
         result = compare(a, b)
         within = compare(a, b, atol=0.3)
@@ -117,7 +135,10 @@ def test_one_changed_value_is_found_in_its_gate(tmp_path):
 
 def test_layers_added_and_removed_between_different_models():
     paths = {m: [l["path"] for l in truth(m)["layers"]] for m in ("rnn_seq", "functional")}
-    with kerasweights.open(FIXTURES / "k3/rnn_seq.keras") as a, kerasweights.open(FIXTURES / "k3/functional.keras") as b:
+    with (
+        kerasweights.open(FIXTURES / "k3/rnn_seq.keras") as a,
+        kerasweights.open(FIXTURES / "k3/functional.keras") as b,
+    ):
         result = compare(a, b)
     assert result.layers_removed == [p for p in paths["rnn_seq"] if p not in paths["functional"]]
     assert result.layers_added == [p for p in paths["functional"] if p not in paths["rnn_seq"]]
@@ -144,10 +165,26 @@ def test_max_abs_diff_refuses_different_shapes():
 
 
 def test_serialization_details_are_normalized_away():
-    keras3 = {"dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None},
-              "kernel_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "shared_object_id": 1},
-              "function": {"class_name": "__lambda__", "config": {"code": "abc", "defaults": None, "closure": None}},
-              "batch_shape": [None, 6]}
-    tf_keras = {"dtype": "float32", "kernel_initializer": {"class_name": "Zeros", "config": {}},
-                "function": ["abc", None, None], "batch_input_shape": [None, 6]}
+    keras3 = {
+        "dtype": {
+            "module": "keras",
+            "class_name": "DTypePolicy",
+            "config": {"name": "float32"},
+            "registered_name": None,
+        },
+        "kernel_initializer": {
+            "module": "keras.initializers",
+            "class_name": "Zeros",
+            "config": {},
+            "shared_object_id": 1,
+        },
+        "function": {"class_name": "__lambda__", "config": {"code": "abc", "defaults": None, "closure": None}},
+        "batch_shape": [None, 6],
+    }
+    tf_keras = {
+        "dtype": "float32",
+        "kernel_initializer": {"class_name": "Zeros", "config": {}},
+        "function": ["abc", None, None],
+        "batch_input_shape": [None, 6],
+    }
     assert normalize_config(keras3) == normalize_config(tf_keras)

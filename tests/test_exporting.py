@@ -81,11 +81,15 @@ def test_issue_examples_have_keras_values(tmp_path):
 def test_enc_gru_kernel_z_is_the_first_five_columns(tmp_path):
     out = tmp_path / "rnn.safetensors"
     with kerasweights.open(FIXTURES / "k3/rnn_seq.h5") as m:
-        exporting.write(out, exporting.select(m, layer="enc_gru").arrays, "safetensors", metadata={"source": "rnn_seq.h5"})
+        exporting.write(
+            out, exporting.select(m, layer="enc_gru").arrays, "safetensors", metadata={"source": "rnn_seq.h5"}
+        )
     got = _load(out, "safetensors")
     stored = truth_arrays("rnn_seq")["_weights/enc_gru/0"]
     np.testing.assert_array_equal(got["enc_gru/kernel_z"], stored[:, :5])
-    assert sorted(got) == sorted(f"enc_gru/{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias", "recurrent_bias") for g in "zrh")
+    assert sorted(got) == sorted(
+        f"enc_gru/{p}_{g}" for p in ("kernel", "recurrent_kernel", "bias", "recurrent_bias") for g in "zrh"
+    )
     from safetensors import safe_open
 
     with safe_open(str(out), framework="np") as f:
@@ -109,7 +113,11 @@ def test_a_layer_that_does_not_fit_its_rule_is_exported_unsplit_with_a_warning(t
     [warning] = selection.warnings
     assert warning.startswith("layer 'enc_gru': kernel has shape (6, 15), expected ")
     assert warning.endswith("; exported its stored arrays unsplit")
-    assert [k for k in selection.arrays if k.startswith("enc_gru/")] == ["enc_gru/kernel", "enc_gru/recurrent_kernel", "enc_gru/bias"]
+    assert [k for k in selection.arrays if k.startswith("enc_gru/")] == [
+        "enc_gru/kernel",
+        "enc_gru/recurrent_kernel",
+        "enc_gru/bias",
+    ]
     assert "gru_ra_false/kernel_z" in selection.arrays  # the others are still split
 
 
@@ -128,7 +136,12 @@ def test_format_for(path, fmt, expected):
 @pytest.mark.parametrize(
     ("path", "fmt", "message"),
     [
-        pytest.param("out.bin", None, "cannot tell the export format from 'out.bin'; name it .npz or .safetensors, or pass --format", id="unknown-extension"),
+        pytest.param(
+            "out.bin",
+            None,
+            "cannot tell the export format from 'out.bin'; name it .npz or .safetensors, or pass --format",
+            id="unknown-extension",
+        ),
         pytest.param("out.npz", "pt", "unknown export format 'pt'; use one of: npz, safetensors", id="unknown-format"),
     ],
 )

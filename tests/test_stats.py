@@ -30,7 +30,7 @@ def _weight_arrays() -> list:
     for model, runtime in (("rnn_seq", "k3"), ("functional", "k3"), ("float16", "k3"), ("convlstm", "tfk")):
         for key, value in truth_arrays(model, runtime).items():
             if key.startswith("_weights/"):
-                params.append(pytest.param(value, id=f"{runtime}/{model}/{key[len('_weights/'):]}"))
+                params.append(pytest.param(value, id=f"{runtime}/{model}/{key[len('_weights/') :]}"))
     return params
 
 
@@ -51,7 +51,9 @@ def test_stats_of_a_split_matrix_read_through_the_model():
     with kerasweights.open(FIXTURES / "k3/rnn_seq.keras") as model:
         stats = array_stats(model.find("enc_gru/kernel_r").read(), chunk=4)
     expected = _numpy_stats(kernel[:, 5:10])
-    assert stats.as_dict() == pytest.approx({**expected, "size": 30, "zero_fraction": 0.0, "nan_count": 0, "inf_count": 0})
+    assert stats.as_dict() == pytest.approx(
+        {**expected, "size": 30, "zero_fraction": 0.0, "nan_count": 0, "inf_count": 0}
+    )
 
 
 @pytest.mark.parametrize("chunk", [1 << 20, 2], ids=["one-chunk", "chunks-of-2"])

@@ -32,7 +32,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for module in _commands.COMMANDS if command is None else [_commands.load(command)]:
         module.add_parser(sub)
     for subparser in sub.choices.values():  # `--debug` after the command too; SUPPRESS keeps one given before
-        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks for errors")
+        subparser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks for errors"
+        )
     return parser
 
 

@@ -14,11 +14,13 @@ from ._output import Column, error, num, table
 MAX_VALUE_ROWS = 20  # text output lists the worst matrices; --json lists them all
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("diff", help="compare two model files: layers, configs, shapes and values")
     parser.add_argument("a", metavar="A", help="first model file (or - for stdin)")
     parser.add_argument("b", metavar="B", help="second model file (or - for stdin)")
-    parser.add_argument("--atol", type=float, default=0.0, metavar="X", help="values within X count as equal (default 0: identical)")
+    parser.add_argument(
+        "--atol", type=float, default=0.0, metavar="X", help="values within X count as equal (default 0: identical)"
+    )
     parser.add_argument("--config", metavar="JSON", help="model config for both files, if weights-only")
     parser.add_argument("--config-a", metavar="JSON", help="model config for A (overrides --config)")
     parser.add_argument("--config-b", metavar="JSON", help="model config for B (overrides --config)")

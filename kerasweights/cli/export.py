@@ -16,18 +16,21 @@ from ._output import error, warn
 from ._progress import Progress
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("export", help="write every named matrix (or stored array) to .npz or .safetensors")
     add_input(parser)
     parser.add_argument("-o", "--output", metavar="OUT", required=True, help="OUT.npz or OUT.safetensors")
-    parser.add_argument("--format", choices=sorted(set(exporting.FORMATS.values())), help="default: from OUT's extension")
-    parser.add_argument("--raw", action="store_true", help="the stored arrays unsplit, keyed <layer path>/<weight name>")
+    formats = sorted(set(exporting.FORMATS.values()))
+    parser.add_argument("--format", choices=formats, help="default: from OUT's extension")
+    parser.add_argument("--raw", action="store_true", help="stored arrays unsplit, keyed <layer path>/<weight name>")
     parser.add_argument("--layer", metavar="PATH", help="only this layer and the layers inside it")
     parser.add_argument(
         "--to", choices=("keras", "pytorch"), default="keras",
         help="keras (default): Keras's names and orientation; pytorch: torch.nn.RNN/GRU/LSTM parameters",
     )
-    parser.add_argument("--force", action="store_true", help="with --to pytorch: convert what PyTorch computes differently, with a warning")
+    parser.add_argument(
+        "--force", action="store_true", help="with --to pytorch: also what PyTorch computes differently (warned)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -53,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
                     "layout": args.to if not args.raw else "keras-raw"}
         with Progress(len(arrays), f"export {Path(args.output).name}") as bar:
             try:
-                values = exporting.write(args.output, arrays, fmt, metadata=metadata, progress=lambda _key: bar.advance())
+                values = exporting.write(
+                    args.output, arrays, fmt, metadata=metadata, progress=lambda _key: bar.advance()
+                )
             except OSError as exc:
                 return error(f"cannot write {args.output}: {exc.strerror or exc}", 2)
     print(f"wrote {len(arrays):,} arrays ({values:,} values) to {args.output}")

@@ -10,11 +10,11 @@ from ._common import add_input, open_model
 from ._output import error
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("plot", help="draw heatmaps of a layer's named matrices (needs kerasweights[plot])")
     add_input(parser)
     parser.add_argument("layer", metavar="LAYER", help="layer path, e.g. enc_gru or bi_g/forward_g")
-    parser.add_argument("-o", "--output", metavar="OUT.png", help="image file (default: the layer path with / as _, .png)")
+    parser.add_argument("-o", "--output", metavar="OUT.png", help="image file (default: layer path, / as _, .png)")
     parser.set_defaults(run=run)
 
 
@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.output or default_output(args.layer)
     formats = image_formats()
     if Path(out).suffix.lower().lstrip(".") not in formats:
-        return error(f"cannot tell the image format of {out!r}; end it with one of: {', '.join('.' + f for f in formats)}", 2)
+        endings = ", ".join("." + f for f in formats)
+        return error(f"cannot tell the image format of {out!r}; end it with one of: {endings}", 2)
     with open_model(args.file, args.config) as model:
         layer = model.layer(args.layer)
         try:

@@ -17,11 +17,13 @@ SUMMARY_THRESHOLD = 1000  # numpy's default: larger arrays print their corners o
 OUTPUTS = (".npy", ".csv", ".txt")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("show", help="print one named matrix or stored array, or save it as .npy/.csv/.txt")
     add_input(parser)
     parser.add_argument("key", metavar="LAYER/MATRIX", help="e.g. enc_gru/kernel_z, or a stored weight: enc_gru/kernel")
-    parser.add_argument("--full", action="store_true", help=f"print every value (default: corners only above {SUMMARY_THRESHOLD} values)")
+    parser.add_argument(
+        "--full", action="store_true", help=f"print every value (default: corners only above {SUMMARY_THRESHOLD:,})"
+    )
     parser.add_argument("-o", "--output", metavar="OUT", help="write the values to OUT.npy, OUT.csv or OUT.txt instead")
     parser.set_defaults(run=run)
 
@@ -35,9 +37,8 @@ def run(args: argparse.Namespace) -> int:
         value = item.read()
         if args.output:
             if suffix != ".npy" and value.ndim > 2:
-                return error(
-                    f"{item.key} has {value.ndim} dimensions {tuple(value.shape)}; {suffix} holds at most 2: use .npy", 2
-                )
+                problem = f"{item.key} has {value.ndim} dimensions {tuple(value.shape)}; {suffix} holds at most 2"
+                return error(f"{problem}: use .npy", 2)
             try:
                 save(args.output, value)
             except OSError as exc:

@@ -12,12 +12,12 @@ from ._common import add_input, open_model, print_json
 from ._output import Column, count, num, percent, table
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("weights", help="list stored arrays or named matrices, with optional statistics")
     add_input(parser)
     parser.add_argument("--layer", metavar="PATH", help="only this layer and the layers inside it")
-    parser.add_argument("--split", action="store_true", help="one row per named matrix (kernel_z, ...) with its meaning")
-    parser.add_argument("--stats", action="store_true", help="add min, max, mean, std, L2 norm, zeros, NaN and Inf counts")
+    parser.add_argument("--split", action="store_true", help="one row per named matrix (kernel_z, ...), with meaning")
+    parser.add_argument("--stats", action="store_true", help="add min, max, mean, std, L2 norm, zeros, NaN, Inf")
     parser.add_argument("--json", action="store_true", help="print a JSON list of objects")
     parser.set_defaults(run=run)
 
@@ -125,7 +125,7 @@ def render(rows: list[dict[str, Any]], *, split: bool, stats: bool) -> str:
         text = table(columns, body)
     footer = [f"dtype: {dtypes.pop()}"] if one_dtype else []
     if stats:
-        footer.append("Min to L2: finite values only; Zeros: share of exact zeros" + ("; no NaN or Inf" if finite else ""))
+        footer.append("Min to L2: finite values only; Zeros: share of exact zeros" + ("; no NaN or Inf" * finite))
     return "\n".join([text, "", *footer]) if footer else text
 
 
