@@ -39,7 +39,7 @@ from .model import Model
 __all__ = [
     "CHECKS", "Check", "EXTREME_MAGNITUDE", "FileReport", "Finding", "SATURATING_BIAS", "SEVERITIES",
     "SPECTRAL_NORM_LIMIT", "audit_file", "audit_paths", "enabled_codes", "iter_audit", "iter_model_files",
-    "sarif_report",
+    "sarif_report", "severity_rank",
 ]
 
 

@@ -10,8 +10,7 @@ import time
 from typing import TextIO
 
 from .. import __version__
-from ..audit import CHECKS, SEVERITIES, FileReport, iter_audit, iter_model_files, sarif_report
-from .._finding import severity_rank
+from ..audit import CHECKS, SEVERITIES, FileReport, iter_audit, iter_model_files, sarif_report, severity_rank
 
 WIDTH = 80
 _PLURAL = {"error": "errors", "warning": "warnings", "info": "info"}
