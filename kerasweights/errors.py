@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters and lone surrogates escaped (``\\x1b``, ``\\udcbe``)."""
+    # Names inside hostile files can hold terminal escapes or undecodable bytes (lone surrogates).
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 class KerasWeightsError(Exception):
     """Root of every error kerasweights raises on purpose."""
 
     def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
         self.path = os.fspath(path) if path is not None else None
-        self.problem = " ".join(message.split())  # always one line
+        self.problem = printable(" ".join(message.split()))  # always one line
         super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
 
     def with_path(self, path: str | os.PathLike[str]) -> KerasWeightsError:

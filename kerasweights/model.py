@@ -11,7 +11,7 @@ import numpy as np
 
 from . import layouts
 from .config import LayerSpec
-from .errors import KerasWeightsError, LayoutError, NotFoundError
+from .errors import KerasWeightsError, LayoutError, NotFoundError, printable
 from .formats import RawModel
 from .layouts import Context, Index, Part, Rule
 from .store import StoredArray
@@ -25,6 +25,9 @@ class Weight:
     layer_path: str
     array: StoredArray
     trainable: bool = True
+
+    def __post_init__(self) -> None:  # names from hostile files must not carry terminal escapes
+        self.name, self.layer_path = printable(self.name), printable(self.layer_path)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -117,6 +120,9 @@ class Layer:
     problems: list[str] = field(default_factory=list)
     context: Context = field(default_factory=Context, repr=False)
     _matrices: dict[str, Matrix] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:  # names from hostile files must not carry terminal escapes
+        self.path, self.name, self.class_name = printable(self.path), printable(self.name), printable(self.class_name)
 
     @property
     def is_custom(self) -> bool:
@@ -258,9 +264,12 @@ class Model:
     def matrices(self) -> dict[str, Matrix]:
         """Every named matrix of every layer, keyed ``<layer path>/<matrix name>``.
 
-        Raises :class:`LayoutError` for the first layer whose weights do not fit its config.
+        Raises :class:`LayoutError` (naming the file) for the first layer whose weights do not fit its config.
         """
-        return {m.key: m for layer in self.walk() for m in layer.matrices().values()}
+        try:
+            return {m.key: m for layer in self.walk() for m in layer.matrices().values()}
+        except LayoutError as exc:
+            raise exc.with_path(self.path) from None
 
     def find(self, key: str) -> Matrix | Weight:
         """A named matrix or stored weight by ``<layer path>/<name>``."""

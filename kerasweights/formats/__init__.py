@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,7 +23,8 @@ import h5py
 
 from ..errors import ConfigError, CorruptFileError, KerasWeightsError, UnsupportedFormatError
 from ..limits import DEFAULT_LIMITS, Limits
-from . import _hdf5, keras_v3, legacy_h5
+from ..store import Reader, StoredArray
+from . import _hdf5, _zip, keras_v3, legacy_h5
 from ._json import load_json
 from ._raw import LegacyStorage, RawModel, Storage, VarsStorage
 
@@ -31,23 +33,33 @@ __all__ = ["RawModel", "LegacyStorage", "VarsStorage", "Storage", "read", "sniff
 Source = str | os.PathLike[str] | IO[bytes]
 ConfigSource = str | os.PathLike[str] | dict[str, Any] | None
 
+# What h5py, zipfile and the parsers raise on damaged bytes (h5py alone can raise most of these).
+BAD_CONTENT = (
+    OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, ArithmeticError,
+    RuntimeError, SystemError, EOFError, zipfile.BadZipFile,
+)
+
 
 def sniff(file: IO[bytes]) -> str:
     """``"hdf5"``, ``"zip"``, ``"json"`` or ``"unknown"``, from the bytes alone."""
     file.seek(0)
     head = file.read(8)
-    hdf5 = head == _hdf5.HDF5_SIGNATURE or any(_at(file, off) == _hdf5.HDF5_SIGNATURE for off in (512, 1024, 2048))
+    # libhdf5 looks for its superblock at 0, 512, 1024, 2048, ... (after a "user block")
+    superblock = next((off for off in _superblock_offsets(file) if _at(file, off) == _hdf5.HDF5_SIGNATURE), None)
+    hdf5 = superblock is not None
     try:
-        is_zip = zipfile.is_zipfile(file)
+        is_zip = _zip.is_archive(file)
     except OSError:
         is_zip = False
     file.seek(0)
-    if hdf5 and is_zip:
+    if hdf5 and is_zip and not (superblock > 0 and _zip.stored_member_at(file, superblock) in keras_v3.WEIGHT_MEMBERS):
+        # (a .keras whose stored weights member happens to start at 512, 1024... is fine)
         raise UnsupportedFormatError("file is both an HDF5 file and a zip archive; refusing an ambiguous file")
-    if hdf5:
-        return "hdf5"
+    file.seek(0)
     if is_zip:
         return "zip"
+    if hdf5:
+        return "hdf5"
     if head.lstrip()[:1] in (b"{", b"["):
         return "json"
     return "unknown"
@@ -56,6 +68,14 @@ def sniff(file: IO[bytes]) -> str:
 def _at(file: IO[bytes], offset: int) -> bytes:
     file.seek(offset)
     return file.read(8)
+
+
+def _superblock_offsets(file: IO[bytes]) -> Iterator[int]:
+    end = file.seek(0, io.SEEK_END)
+    offset = 0
+    while offset + 8 <= end:
+        yield offset
+        offset = offset * 2 if offset else 512
 
 
 def read(source: Source, config: ConfigSource = None, limits: Limits = DEFAULT_LIMITS) -> RawModel:
@@ -71,10 +91,11 @@ def read(source: Source, config: ConfigSource = None, limits: Limits = DEFAULT_L
             raw.config = _load_config(config, limits)
             raw.notes.append("config taken from the file given with --config")
         _check_config(raw)
+        _guard_readers(raw)
     except KerasWeightsError as exc:
         raw.close()
         raise exc.with_path(name) from None
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
+    except BAD_CONTENT as exc:
         raw.close()
         if isinstance(exc, FileNotFoundError):
             raise KerasWeightsError("no such file or directory", name) from None
@@ -85,6 +106,29 @@ def read(source: Source, config: ConfigSource = None, limits: Limits = DEFAULT_L
         raw.close()
         raise
     return raw
+
+
+def _guard_readers(raw: RawModel) -> None:
+    """Make every later weight read fail as a KerasWeightsError naming the file."""
+    storage = raw.storage
+    lists = storage.layers.values() if isinstance(storage, LegacyStorage) else storage.groups.values()
+    for arrays in lists:
+        for array in arrays:
+            array._reader = _guarded(array, raw.path)  # noqa: SLF001 - the reader is ours to wrap
+
+
+def _guarded(array: StoredArray, path: str) -> Reader:
+    inner = array._reader  # noqa: SLF001
+
+    def read() -> Any:
+        try:
+            return inner()
+        except KerasWeightsError as exc:
+            raise exc.with_path(path) from None
+        except BAD_CONTENT as exc:
+            raise CorruptFileError(f"cannot read {array.key} ({type(exc).__name__}: {exc})", path) from None
+
+    return read
 
 
 def _display_name(source: Source) -> str:

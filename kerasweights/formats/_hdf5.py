@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from typing import IO, Any
@@ -9,7 +10,7 @@ from typing import IO, Any
 import h5py
 import numpy as np
 
-from ..errors import CorruptFileError, LimitExceededError, UnsafeContentError
+from ..errors import CorruptFileError, KerasWeightsError, LimitExceededError, UnsafeContentError
 from ..limits import Limits
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -20,11 +21,138 @@ _BUILTIN_FILTERS = {"gzip", "lzf", "shuffle", "fletcher32", "scaleoffset", "szip
 
 
 def open_h5(source: str | os.PathLike[str] | IO[bytes]) -> h5py.File:
-    """Open an HDF5 file read-only, without file locking, translating failures."""
+    """Open an HDF5 file read-only, without file locking, translating failures.
+
+    Paths are opened here too, so that every byte libhdf5 reads passes through
+    :class:`HeapGuard` (h5py's file-object driver); closing the returned file closes it.
+    """
+    owned = isinstance(source, (str, os.PathLike))
     try:
-        return h5py.File(source, "r", locking=False)
-    except (OSError, ValueError) as exc:
+        file: IO[bytes] = open(source, "rb", buffering=0) if owned else source  # type: ignore[arg-type]  # noqa: SIM115
+    except OSError as exc:
+        raise CorruptFileError(f"cannot open as HDF5 ({exc.strerror or exc})") from None
+    guard = HeapGuard(file, owned)
+    try:
+        h5 = _GuardedH5File(guard, "r", locking=False)
+    except (OSError, ValueError, OverflowError, RuntimeError, SystemError) as exc:
+        # OverflowError: h5py's file-object driver handed an absurd address from a damaged file
+        guard.close()
+        if isinstance(exc, CorruptFileError):
+            raise
         raise CorruptFileError(f"cannot open as HDF5 ({_reason(exc)})") from None
+    h5.guard = guard
+    return h5
+
+
+class _GuardedH5File(h5py.File):
+    """An ``h5py.File`` that closes its :class:`HeapGuard` after itself (libhdf5 first, always)."""
+
+    guard: HeapGuard | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.guard is not None:
+                self.guard.close()
+
+
+_GCOL = b"GCOL"
+_U64 = (1 << 64) - 1
+
+
+class HeapGuard(io.RawIOBase):
+    """The file under libhdf5, checking each global heap collection as libhdf5 loads it.
+
+    libhdf5 (2.0 and older) decodes a collection object by object, stepping by each
+    object's declared size; a step of 0 (a zeroed region makes one) never ends, so a
+    damaged file hangs the process. h5py's file-object driver hands libhdf5's reads
+    through unchanged, and a collection is always read from its first byte, so a read
+    that starts with ``GCOL`` is walked here first, the way libhdf5 will walk it.
+    """
+
+    def __init__(self, file: IO[bytes], owned: bool) -> None:
+        super().__init__()
+        self._file = file
+        self._owned = owned
+        self._length_size = _length_size(file)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        start = self._file.tell()
+        got = self._file.readinto(view) or 0  # type: ignore[attr-defined]
+        if got < len(view):
+            view[got:] = bytes(len(view) - got)  # h5py ignores short reads: make the rest defined
+        if view[:4] == _GCOL:
+            self._check_heap(view, start)
+        return got
+
+    def _check_heap(self, view: memoryview, start: int) -> None:
+        header = 8 + self._length_size
+        size = int.from_bytes(view[8:header], "little") if len(view) >= header else 0
+        if size <= len(view):
+            _check_heap(view, start, self._length_size)
+            return
+        # libhdf5 read the first 4 KiB and reads the rest next: check the whole collection now
+        end = self._file.seek(0, io.SEEK_END)
+        if start + size <= end:  # (past the end, libhdf5 refuses it itself)
+            self._file.seek(start)
+            _check_heap(memoryview(self._file.read(size)), start, self._length_size)
+        self._file.seek(start + len(view))
+
+    def close(self) -> None:
+        if self._owned and not self.closed:
+            self._file.close()
+        super().close()
+
+
+def _length_size(file: IO[bytes]) -> int:
+    """The superblock's "size of lengths" (8 in every file h5py writes)."""
+    end = file.seek(0, io.SEEK_END)
+    offset = 0
+    while offset + 16 <= end:
+        file.seek(offset)
+        head = file.read(16)
+        if head[:8] == HDF5_SIGNATURE:
+            size = head[14] if head[8] < 2 else head[10]
+            return size if size in (2, 4, 8) else 8
+        offset = offset * 2 if offset else 512
+    return 8
+
+
+def _check_heap(heap: memoryview, address: int, length_size: int) -> None:
+    """Walk a global heap collection as libhdf5 does; refuse one it would never finish."""
+    header = 8 + length_size  # signature, version, 3 reserved bytes, collection size
+    if len(heap) < header or heap[4] != 1:
+        return  # libhdf5 refuses other versions itself
+    size = int.from_bytes(heap[8:header], "little")
+    if size > len(heap):
+        return  # only the header is used from this read; libhdf5 reads the whole collection next
+    p = header
+    while p + header <= size:  # object header: index, reference count, 4 reserved bytes, size
+        index = int.from_bytes(heap[p : p + 2], "little")
+        obj_size = int.from_bytes(heap[p + 8 : p + header], "little")
+        step = obj_size if index == 0 else (header + ((obj_size + 7) & _U64) // 8 * 8) & _U64
+        if step == 0:
+            raise CorruptFileError(
+                f"HDF5 global heap at byte {address:,} is damaged "
+                "(an object of size 0 that would make libhdf5 loop forever)"
+            )
+        if p + step > size:
+            return  # libhdf5 stops: "ran off end of input buffer"
+        p += step
 
 
 def _reason(exc: BaseException) -> str:
@@ -191,9 +319,13 @@ def dtype_name(ds: h5py.Dataset) -> str:
 
 def read_dataset(ds: h5py.Dataset, limits: Limits) -> np.ndarray:
     """Read a whole dataset after checking its storage and declared size."""
+    if not ds.id.valid:
+        raise KerasWeightsError("the model is closed; read weights before closing it")
     problem = dataset_problem(ds)
     if problem:
         raise UnsafeContentError(f"dataset {ds.name} {problem}; refusing to read it")
+    if ds.dtype.kind in "OSU":  # strings, not weights (and variable-length ones live in the global heap)
+        raise CorruptFileError(f"dataset {ds.name} holds {ds.dtype} values, not numbers")
     nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
     if nbytes > limits.max_array_bytes:
         raise LimitExceededError(

@@ -25,6 +25,8 @@ def load_json(data: bytes | str, what: str, limits: Limits) -> Any:
         raise ConfigError(f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise LimitExceededError(f"{what} is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{what} is not usable JSON ({exc})") from None
 
 
 def _check_depth(text: str, what: str, max_depth: int) -> None:

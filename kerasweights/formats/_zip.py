@@ -24,6 +24,38 @@ _DEFLATE64 = 9
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
 
+def is_archive(file: IO[bytes]) -> bool:
+    """True when ``file`` is a zip archive that lists at least one member.
+
+    Stricter than :func:`zipfile.is_zipfile`, which accepts any end-of-archive signature in
+    the last 64 KiB (the weights of an HDF5 file can hold one by chance).
+    """
+    if not zipfile.is_zipfile(file):
+        return False
+    try:
+        with zipfile.ZipFile(file) as archive:
+            return bool(archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error):
+        return False
+
+
+def stored_member_at(file: IO[bytes], offset: int) -> str | None:
+    """The name of the stored (uncompressed) member whose data starts at ``offset``, if any."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            infos = [i for i in archive.infolist() if i.compress_type == zipfile.ZIP_STORED]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error):
+        return None
+    for info in infos:
+        file.seek(info.header_offset)
+        header = file.read(_LOCAL_HEADER.size)
+        if len(header) == _LOCAL_HEADER.size and header[:4] == ZIP_SIGNATURE:
+            fields = _LOCAL_HEADER.unpack(header)
+            if info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1] == offset:
+                return info.filename
+    return None
+
+
 class MemberWindow(io.RawIOBase):
     """A read-only, seekable view of ``length`` bytes at ``offset`` of a file.
 
@@ -116,7 +148,8 @@ class ZipArchive:
         info = self._infos[name]
         self._check_sizes(info, max_bytes)
         with self._open_member(info) as member:
-            data = member.read(max_bytes + 1)
+            # (RawIOBase.read(n) allocates n bytes up front: ask for no more than the member holds)
+            data = member.read(min(max_bytes, info.file_size) + 1)
         if len(data) > max_bytes:
             raise LimitExceededError(f"zip member {name!r} is over the limit of {max_bytes:,} bytes")
         return data

@@ -9,7 +9,7 @@ from typing import IO
 
 import h5py
 
-from ..errors import ConfigError, CorruptFileError, UnsafeContentError, UnsupportedFormatError
+from ..errors import ConfigError, CorruptFileError, LimitExceededError, UnsafeContentError, UnsupportedFormatError
 from ..limits import Limits
 from . import _hdf5
 from ._json import load_json
@@ -32,7 +32,7 @@ def read_archive(file: IO[bytes], raw: RawModel, limits: Limits) -> None:
             "zip archive is not a Keras model: it has no config.json "
             f"(members: {', '.join(sorted(raw.members)[:5]) or 'none'})"
         )
-    raw.config = load_json(archive.read_bytes("config.json", limits.max_json_bytes), "config.json", limits)
+    raw.config = _model_config(load_json(archive.read_bytes("config.json", limits.max_json_bytes), "config.json", limits))
     if "metadata.json" in raw.members:
         _apply_metadata(raw, load_json(archive.read_bytes("metadata.json", limits.max_json_bytes), "metadata.json", limits))
     member = next((m for m in WEIGHT_MEMBERS if m in raw.members), None)
@@ -56,7 +56,7 @@ def read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
     config = path / "config.json"
     if not config.is_file():
         raise UnsupportedFormatError("directory is not a Keras model: it has no config.json")
-    raw.config = load_json(_read_small(config, limits), "config.json", limits)
+    raw.config = _model_config(load_json(_read_small(config, limits), "config.json", limits))
     if (path / "metadata.json").is_file():
         _apply_metadata(raw, load_json(_read_small(path / "metadata.json", limits), "metadata.json", limits))
     weights = next((path / m for m in WEIGHT_MEMBERS if (path / m).is_file()), None)
@@ -117,6 +117,16 @@ def _read_weights(h5: h5py.File, raw: RawModel, limits: Limits) -> None:
     raw.external_links = _hdf5.links_outside(h5)
 
 
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _model_config(document: object) -> dict:
+    if not isinstance(document, dict):  # (None would pass for "no config": infer from weights)
+        kind = _JSON_TYPES.get(type(document), "null")
+        raise ConfigError(f"config.json holds {kind}, not a model config object")
+    return document
+
+
 def _apply_metadata(raw: RawModel, metadata: object) -> None:
     if not isinstance(metadata, dict):
         raise ConfigError("metadata.json is not a JSON object")
@@ -127,6 +137,9 @@ def _apply_metadata(raw: RawModel, metadata: object) -> None:
 
 
 def _read_small(path: Path, limits: Limits) -> bytes:
+    size = path.stat().st_size
+    if size > limits.max_json_bytes:  # refused before reading any of it
+        raise LimitExceededError(f"{path.name} is {size:,} bytes, over the limit of {limits.max_json_bytes:,}")
     with open(path, "rb") as f:
         data = f.read(limits.max_json_bytes + 1)
     return data
