@@ -77,8 +77,11 @@ def in_process(folder: Path, jobs: int) -> tuple[float, float, int]:
 
 def whole_command(folder: Path, jobs: int) -> tuple[float, float]:
     cpu, start = cpu_seconds(), time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kerasweights", "audit", str(folder), "--json", "-j", str(jobs)],
-                   stdout=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "kerasweights", "audit", str(folder), "--json", "-j", str(jobs)],
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
@@ -103,8 +106,10 @@ def main() -> int:
         rates.append(files / wall)
         print(f"  {label:30} {files / wall:7,.0f} files/s   {files / cpu:7,.0f} files per CPU-second")
     met = min(rates) >= TARGET
-    print(f"target {TARGET:,.0f} files/s: {'met' if met else 'NOT met'} "
-          f"(load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    print(
+        f"target {TARGET:,.0f} files/s: {'met' if met else 'NOT met'} "
+        f"(load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())})"
+    )
     return 0 if met else 1
 
 

@@ -21,18 +21,61 @@ from .errors import ConfigError
 LOOKUP_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 # Keras's own non-modelling functions (keras/src/saving/serialization_lib.py NON_MODELING_APIS, plus
 # the global_state setter of CVE-2025-9906): a config calling them changes loading or touches files.
-GADGET_FUNCTIONS = frozenset({
-    "clear_session", "enable_unsafe_deserialization", "load_model", "model_from_json", "save_model",
-    "image_dataset_from_directory", "text_dataset_from_directory", "audio_dataset_from_directory",
-    "load_img", "save_img", "deserialize_keras_object", "serialize_keras_object", "load_weights",
-    "save_weights", "register_keras_serializable", "get_file", "set_global_attribute",
-})
+GADGET_FUNCTIONS = frozenset(
+    {
+        "clear_session",
+        "enable_unsafe_deserialization",
+        "load_model",
+        "model_from_json",
+        "save_model",
+        "image_dataset_from_directory",
+        "text_dataset_from_directory",
+        "audio_dataset_from_directory",
+        "load_img",
+        "save_img",
+        "deserialize_keras_object",
+        "serialize_keras_object",
+        "load_weights",
+        "save_weights",
+        "register_keras_serializable",
+        "get_file",
+        "set_global_attribute",
+    }
+)
 # Classes from these modules are attacks, not custom code.
-DANGEROUS_MODULES = frozenset({
-    "os", "posix", "nt", "subprocess", "sys", "builtins", "__builtin__", "shutil", "socket", "pickle",
-    "marshal", "importlib", "runpy", "code", "codeop", "ctypes", "pty", "webbrowser", "urllib", "http",
-    "requests", "multiprocessing", "signal", "tempfile", "pathlib", "io", "types", "operator", "functools",
-})
+DANGEROUS_MODULES = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "subprocess",
+        "sys",
+        "builtins",
+        "__builtin__",
+        "shutil",
+        "socket",
+        "pickle",
+        "marshal",
+        "importlib",
+        "runpy",
+        "code",
+        "codeop",
+        "ctypes",
+        "pty",
+        "webbrowser",
+        "urllib",
+        "http",
+        "requests",
+        "multiprocessing",
+        "signal",
+        "tempfile",
+        "pathlib",
+        "io",
+        "types",
+        "operator",
+        "functools",
+    }
+)
 # Keras 3 imports these packages itself (serialization_lib); their objects are Keras's family.
 KERAS_FAMILY = KERAS_PACKAGES | {"keras_hub", "keras_cv", "keras_nlp"}
 # Keras 3 writes built-in losses and activations as {"module": "builtins", "class_name": "function"}
@@ -89,7 +132,9 @@ def _paths(tree: list[tuple[LayerSpec, str]]) -> Paths:
     return {id(spec.config): path for spec, path in tree}
 
 
-def _objects(node: Any, layer: str, keys: tuple[str, ...], paths: Paths) -> Iterator[tuple[dict[str, Any], str, tuple[str, ...]]]:
+def _objects(
+    node: Any, layer: str, keys: tuple[str, ...], paths: Paths
+) -> Iterator[tuple[dict[str, Any], str, tuple[str, ...]]]:
     """Every JSON object below ``node`` with the layer path it sits in and the keys leading to it."""
     if isinstance(node, dict):
         config = node.get("config")
@@ -204,7 +249,9 @@ def lambda_findings(view: ConfigView | None, keras_version: str | None, file_for
             where = "its function" if bytecode else "its output_shape function"
             if bytecode and shape_code:
                 where += " and output_shape"
-            message = f"Lambda layer {name!r}: {where} is {what if bytecode else 'Python bytecode'}, which Keras runs when loading the model (never decoded here)"
+            kind = what if bytecode else "Python bytecode"
+            runs = "which Keras runs when loading the model (never decoded here)"
+            message = f"Lambda layer {name!r}: {where} is {kind}, {runs}"
             message = "; ".join([message, *cve_labels(keras_version, file_format)])
         else:
             message = f"Lambda layer {name!r} carries no bytecode; it {what}"
@@ -285,11 +332,15 @@ def custom_findings(view: ConfigView | None) -> list[Finding]:
         if spec.registered_name and spec.registered_name != spec.class_name:
             origin += f" (registered as {spec.registered_name!r})"
         what = "layer" if path else "model"
-        out.append(Finding(
-            "custom-layer", "warning",
-            f"{what} {spec.name!r} is a {spec.class_name}{origin}, a class Keras does not ship; loading needs its code",
-            path or None,
-        ))
+        out.append(
+            Finding(
+                "custom-layer",
+                "warning",
+                f"{what} {spec.name!r} is a {spec.class_name}{origin}, "
+                "a class Keras does not ship; loading needs its code",
+                path or None,
+            )
+        )
     seen: set[str] = set()
     for obj, layer, keys in view.objects:
         class_name, module, inner = obj.get("class_name"), obj.get("module"), obj.get("config")
@@ -303,8 +354,12 @@ def custom_findings(view: ConfigView | None) -> list[Finding]:
             continue
         seen.add(name)
         where = f" in {'.'.join(keys)!r}" if keys else ""
-        out.append(Finding(
-            "custom-layer", "warning",
-            f"{name}{where} is a class Keras does not ship; loading needs its code", layer or None,
-        ))
+        out.append(
+            Finding(
+                "custom-layer",
+                "warning",
+                f"{name}{where} is a class Keras does not ship; loading needs its code",
+                layer or None,
+            )
+        )
     return out

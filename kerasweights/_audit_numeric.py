@@ -30,17 +30,34 @@ POWER_TOLERANCE = 1e-9
 MAX_LISTED = 5
 """At most this many row/column indices are listed in a message."""
 
-NUMERIC_CODES = frozenset({
-    "non-finite", "all-zero", "dead-units", "extreme-magnitude", "saturating-gate-bias", "large-spectral-norm",
-})
+NUMERIC_CODES = frozenset(
+    {
+        "non-finite",
+        "all-zero",
+        "dead-units",
+        "extreme-magnitude",
+        "saturating-gate-bias",
+        "large-spectral-norm",
+    }
+)
 
 KERNELS = frozenset({"kernel", "recurrent_kernel", "depthwise_kernel", "pointwise_kernel"})
 ADDITIVE = frozenset({"bias", "recurrent_bias", "beta"})
 MULTIPLICATIVE = frozenset({"gamma", "scale", "alpha", "embeddings"})  # zeros here silence the layer
-STATISTICS = frozenset({
-    "moving_mean", "moving_variance", "moving_stddev", "renorm_mean", "renorm_stddev", "mean", "variance",
-    "count", "running_mean", "running_std",
-})
+STATISTICS = frozenset(
+    {
+        "moving_mean",
+        "moving_variance",
+        "moving_stddev",
+        "renorm_mean",
+        "renorm_stddev",
+        "mean",
+        "variance",
+        "count",
+        "running_mean",
+        "running_std",
+    }
+)
 _KERAS1 = {"W": "kernel", "U": "recurrent_kernel", "b": "bias"}
 _KERAS1_SUFFIX = re.compile(r"(?:^|_)([WUb])$")  # Keras 1 names: dense_1_W, timedistributeddense_1_b
 SIGMOID_GATES = {"LSTM": ("i", "f", "o"), "GRU": ("z", "r")}
@@ -97,7 +114,9 @@ def _layer(layer: Layer, codes: Collection[str], skip_keys: Collection[str]) -> 
         try:
             whole = weight.read()
         except KerasWeightsError as exc:
-            out.append(Finding("unreadable", "error", f"weight {weight.name!r} cannot be read: {exc.problem}", layer.path))
+            out.append(
+                Finding("unreadable", "error", f"weight {weight.name!r} cannot be read: {exc.problem}", layer.path)
+            )
             continue
         if whole.dtype.kind != "f" or whole.size == 0:
             continue  # integer counters and quantized kernels have no NaN or magnitude to judge
@@ -117,7 +136,9 @@ def _label(matrix: Matrix) -> str:
     return matrix.name if matrix.source == matrix.name else f"{matrix.name} ({matrix.source})"
 
 
-def _matrix(layer: Layer, matrix: Matrix, values: np.ndarray, codes: Collection[str], whole: _Summary) -> tuple[list[Finding], bool]:
+def _matrix(
+    layer: Layer, matrix: Matrix, values: np.ndarray, codes: Collection[str], whole: _Summary
+) -> tuple[list[Finding], bool]:
     """Findings for one matrix, and whether all its values are finite."""
     label = _label(matrix)
     kind = role(matrix)
@@ -132,8 +153,14 @@ def _matrix(layer: Layer, matrix: Matrix, values: np.ndarray, codes: Collection[
         if "all-zero" in codes:
             additive = kind in ADDITIVE or (values.ndim == 1 and kind not in KERNELS | MULTIPLICATIVE)
             hint = "a bias that was never trained, or is unused" if additive else "its layer passes nothing on"
-            out.append(Finding("all-zero", "info" if additive else "warning",
-                               f"{label} is all zeros ({_values(values.size)}): {hint}", layer.path))
+            out.append(
+                Finding(
+                    "all-zero",
+                    "info" if additive else "warning",
+                    f"{label} is all zeros ({_values(values.size)}): {hint}",
+                    layer.path,
+                )
+            )
         return out, True
     if whole.has_zero and "dead-units" in codes and kind in KERNELS and values.ndim >= 2:
         dead = _dead_units(values)
@@ -143,17 +170,29 @@ def _matrix(layer: Layer, matrix: Matrix, values: np.ndarray, codes: Collection[
         magnitudes = np.abs(values)
         count = int(np.count_nonzero(magnitudes > EXTREME_MAGNITUDE))
         if count:
-            out.append(Finding("extreme-magnitude", "warning",
-                               f"{label}: {count:,} of {values.size:,} values beyond ±{EXTREME_MAGNITUDE:,g} "
-                               f"(largest |w| = {float(magnitudes.max()):.4g})", layer.path))
+            out.append(
+                Finding(
+                    "extreme-magnitude",
+                    "warning",
+                    f"{label}: {count:,} of {values.size:,} values beyond ±{EXTREME_MAGNITUDE:,g} "
+                    f"(largest |w| = {float(magnitudes.max()):.4g})",
+                    layer.path,
+                )
+            )
     square = kind == "recurrent_kernel" and values.ndim == 2 and values.shape[0] == values.shape[1]
     # The Frobenius norm bounds the spectral norm from above: only matrices past it need an SVD.
     if "large-spectral-norm" in codes and square and np.linalg.norm(values) > SPECTRAL_NORM_LIMIT:
         norm = spectral_norm(values)
         if norm > SPECTRAL_NORM_LIMIT:
-            out.append(Finding("large-spectral-norm", "info",
-                               f"{label}: spectral norm {norm:.4g} is above {SPECTRAL_NORM_LIMIT:g}; "
-                               "the recurrence can make activations and gradients explode", layer.path))
+            out.append(
+                Finding(
+                    "large-spectral-norm",
+                    "info",
+                    f"{label}: spectral norm {norm:.4g} is above {SPECTRAL_NORM_LIMIT:g}; "
+                    "the recurrence can make activations and gradients explode",
+                    layer.path,
+                )
+            )
     return out, True
 
 
@@ -235,10 +274,13 @@ def _gate_biases(layer: Layer, finite: list[tuple[Matrix, np.ndarray]]) -> list[
         if low.any():
             states.append(f"{int(low.sum())} below -{SATURATING_BIAS:g} (always shut)")
         summed = " (input + recurrent bias)" if len(parts) > 1 else ""
-        out.append(Finding(
-            "saturating-gate-bias", "warning",
-            f"{GATE_MEANINGS[gate]} ({gate}) bias{summed}: {' and '.join(states)} of {effective.size} units; "
-            f"largest |b| = {float(np.abs(effective).max()):.4g}",
-            layer.path,
-        ))
+        out.append(
+            Finding(
+                "saturating-gate-bias",
+                "warning",
+                f"{GATE_MEANINGS[gate]} ({gate}) bias{summed}: {' and '.join(states)} of {effective.size} units; "
+                f"largest |b| = {float(np.abs(effective).max()):.4g}",
+                layer.path,
+            )
+        )
     return out

@@ -37,9 +37,21 @@ from .limits import DEFAULT_LIMITS, Limits
 from .model import Model
 
 __all__ = [
-    "CHECKS", "Check", "EXTREME_MAGNITUDE", "FileReport", "Finding", "SATURATING_BIAS", "SEVERITIES",
-    "SPECTRAL_NORM_LIMIT", "audit_file", "audit_paths", "enabled_codes", "iter_audit", "iter_model_files",
-    "sarif_report", "severity_rank",
+    "CHECKS",
+    "EXTREME_MAGNITUDE",
+    "SATURATING_BIAS",
+    "SEVERITIES",
+    "SPECTRAL_NORM_LIMIT",
+    "Check",
+    "FileReport",
+    "Finding",
+    "audit_file",
+    "audit_paths",
+    "enabled_codes",
+    "iter_audit",
+    "iter_model_files",
+    "sarif_report",
+    "severity_rank",
 ]
 
 
@@ -53,22 +65,29 @@ class Check:
     reads_values: bool = False
 
 
-CHECKS: dict[str, Check] = {c.code: c for c in (
-    Check("unreadable", "error", "not a Keras model file, or truncated or corrupt"),
-    Check("lambda-layer", "error", "a Lambda layer anywhere in the model, with or without Python bytecode"),
-    Check("unsafe-config", "error", "config entries that make Keras import, call or read outside code or files"),
-    Check("pickled-weights", "error", "a .keras archive whose weights are a pickled model.weights.npz"),
-    Check("external-link", "error", "HDF5 external links, external storage or virtual datasets (soft links: warning)"),
-    Check("non-finite", "error", "NaN or Inf in a weight", True),
-    Check("custom-layer", "warning", "a layer class Keras does not ship"),
-    Check("shape-mismatch", "error", "stored weights that do not fit the layer config"),
-    Check("all-zero", "warning", "a matrix of zeros (info for biases)", True),
-    Check("dead-units", "warning", "units or inputs whose weights are all zero", True),
-    Check("extreme-magnitude", "warning", f"weights beyond ±{EXTREME_MAGNITUDE:g}", True),
-    Check("saturating-gate-bias", "warning", f"LSTM/GRU sigmoid-gate biases beyond ±{SATURATING_BIAS:g}", True),
-    Check("large-spectral-norm", "info", f"recurrent matrices with spectral norm above {SPECTRAL_NORM_LIMIT:g}", True),
-    Check("optimizer-state", "info", "the file carries optimizer state"),
-)}
+CHECKS: dict[str, Check] = {
+    c.code: c
+    for c in (
+        Check("unreadable", "error", "not a Keras model file, or truncated or corrupt"),
+        Check("lambda-layer", "error", "a Lambda layer anywhere in the model, with or without Python bytecode"),
+        Check("unsafe-config", "error", "config entries that make Keras import, call or read outside code or files"),
+        Check("pickled-weights", "error", "a .keras archive whose weights are a pickled model.weights.npz"),
+        Check(
+            "external-link", "error", "HDF5 external links, external storage or virtual datasets (soft links: warning)"
+        ),
+        Check("non-finite", "error", "NaN or Inf in a weight", True),
+        Check("custom-layer", "warning", "a layer class Keras does not ship"),
+        Check("shape-mismatch", "error", "stored weights that do not fit the layer config"),
+        Check("all-zero", "warning", "a matrix of zeros (info for biases)", True),
+        Check("dead-units", "warning", "units or inputs whose weights are all zero", True),
+        Check("extreme-magnitude", "warning", f"weights beyond ±{EXTREME_MAGNITUDE:g}", True),
+        Check("saturating-gate-bias", "warning", f"LSTM/GRU sigmoid-gate biases beyond ±{SATURATING_BIAS:g}", True),
+        Check(
+            "large-spectral-norm", "info", f"recurrent matrices with spectral norm above {SPECTRAL_NORM_LIMIT:g}", True
+        ),
+        Check("optimizer-state", "info", "the file carries optimizer state"),
+    )
+}
 """Every check by code, in report order. Codes are stable; new checks get new codes."""
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".weights.json")  # .weights.h5 ends in .h5
@@ -147,7 +166,9 @@ def audit_file(
     try:
         model = api.open(source, limits=limits)
     except Exception as exc:  # noqa: BLE001 - any failure to read is a finding
-        problem = exc.problem if isinstance(exc, KerasWeightsError) else " ".join(f"{type(exc).__name__}: {exc}".split())
+        problem = (
+            exc.problem if isinstance(exc, KerasWeightsError) else " ".join(f"{type(exc).__name__}: {exc}".split())
+        )
         facts = _salvage(source, limits)
         findings = _fact_findings(facts, codes) if facts else []
         explained = isinstance(exc, UnsafeContentError) and any(
@@ -159,8 +180,15 @@ def audit_file(
             report.format, report.keras_version = facts.format, facts.keras_version
     else:
         with model:
-            facts = _Facts(model.format, model.keras_version, model.config, model.training_config,
-                           model.members, model.external_links, model.optimizer_bytes)
+            facts = _Facts(
+                model.format,
+                model.keras_version,
+                model.config,
+                model.training_config,
+                model.members,
+                model.external_links,
+                model.optimizer_bytes,
+            )
             report.format, report.keras_version = model.format, model.keras_version
             findings = _fact_findings(facts, codes, model) + _model_findings(model, facts, codes)
     order = list(CHECKS)
@@ -182,17 +210,22 @@ def _fact_findings(facts: _Facts, codes: frozenset[str], model: Model | None = N
     """Checks on the file's structure and config: no weight values are read."""
     out: list[Finding] = []
     if NPZ_MEMBER in facts.members:
-        out.append(Finding(
-            "pickled-weights", "error",
-            f"weights are stored as {NPZ_MEMBER}, a pickle: Keras 3.0 to 3.8 load it with allow_pickle=True, "
-            "which runs code (never unpickled here)",
-        ))
+        out.append(
+            Finding(
+                "pickled-weights",
+                "error",
+                f"weights are stored as {NPZ_MEMBER}, a pickle: Keras 3.0 to 3.8 load it with allow_pickle=True, "
+                "which runs code (never unpickled here)",
+            )
+        )
     if "external-link" in codes:
         out += _guarded("external-link", lambda: _link_findings(facts.external_links, model))
     if codes & {"lambda-layer", "unsafe-config", "custom-layer"}:
         out += _guarded("config", lambda: _config_findings(facts, codes))
     if facts.optimizer_bytes:
-        out.append(Finding("optimizer-state", "info", f"the file carries optimizer state ({facts.optimizer_bytes:,} bytes)"))
+        out.append(
+            Finding("optimizer-state", "info", f"the file carries optimizer state ({facts.optimizer_bytes:,} bytes)")
+        )
     return out
 
 
@@ -235,8 +268,14 @@ def _shape_findings(model: Model) -> list[Finding]:
     for layer in model.walk():
         if layer.inferred:  # no config to disagree with: its class and config are guesses
             if model.has_config and layer.weights:
-                out.append(Finding("shape-mismatch", "error",
-                                   f"stored weights of {layer.path!r} belong to no layer of the model config", layer.path))
+                out.append(
+                    Finding(
+                        "shape-mismatch",
+                        "error",
+                        f"stored weights of {layer.path!r} belong to no layer of the model config",
+                        layer.path,
+                    )
+                )
             continue
         problems = list(layer.problems)
         if not problems and layer.weights:
@@ -276,7 +315,8 @@ def _salvage_zip(handle: Any, limits: Limits) -> _Facts:
             facts.config = load_json(archive.read_bytes("config.json", limits.max_json_bytes), "config.json", limits)
         if "metadata.json" in facts.members:
             facts.keras_version = _version_of(
-                load_json(archive.read_bytes("metadata.json", limits.max_json_bytes), "metadata.json", limits))
+                load_json(archive.read_bytes("metadata.json", limits.max_json_bytes), "metadata.json", limits)
+            )
         return facts
     finally:
         archive.close()
@@ -304,7 +344,8 @@ def _salvage_h5(handle: Any, limits: Limits) -> _Facts:
         facts.format = "h5-full" if config is not None else "h5-weights" if legacy_h5.is_legacy(h5) else "weights-h5"
         weights = _hdf5.get(h5, "model_weights")
         facts.keras_version = _hdf5.attr_str(h5, "keras_version") or (
-            _hdf5.attr_str(weights, "keras_version") if isinstance(weights, h5py.Group) else None)
+            _hdf5.attr_str(weights, "keras_version") if isinstance(weights, h5py.Group) else None
+        )
         return facts
 
 
@@ -427,7 +468,9 @@ def _isolated(task: Callable[[str], FileReport], path: str) -> FileReport:
         with ProcessPoolExecutor(1) as pool:
             return pool.submit(task, path).result()
     except BrokenProcessPool:
-        return FileReport(path, findings=[Finding("unreadable", "error", "reading the file crashed the audit worker process")])
+        return FileReport(
+            path, findings=[Finding("unreadable", "error", "reading the file crashed the audit worker process")]
+        )
 
 
 def _on_dask(files: list[str], task: Callable[[str], FileReport], scheduler: Any) -> Iterator[FileReport]:
@@ -437,7 +480,9 @@ def _on_dask(files: list[str], task: Callable[[str], FileReport], scheduler: Any
     try:
         client = scheduler if isinstance(scheduler, distributed.Client) else distributed.Client(scheduler)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise KerasWeightsError(f"cannot reach the Dask scheduler {scheduler!r} ({type(exc).__name__}: {exc})") from None
+        raise KerasWeightsError(
+            f"cannot reach the Dask scheduler {scheduler!r} ({type(exc).__name__}: {exc})"
+        ) from None
     try:
         futures = client.map(task, files, pure=False)
         for future in futures:
@@ -491,16 +536,22 @@ def sarif_report(reports: Iterable[FileReport], version: str = "") -> dict[str, 
         for finding in report.findings:
             location: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": _artifact_uri(report.path)}}}
             if finding.layer:
-                location["logicalLocations"] = [{
-                    "name": finding.layer.rsplit("/", 1)[-1], "fullyQualifiedName": finding.layer, "kind": "member",
-                }]
-            results.append({
-                "ruleId": finding.code,
-                "ruleIndex": order.index(finding.code),
-                "level": _SARIF_LEVEL[finding.severity],
-                "message": {"text": finding.message},
-                "locations": [location],
-            })
+                location["logicalLocations"] = [
+                    {
+                        "name": finding.layer.rsplit("/", 1)[-1],
+                        "fullyQualifiedName": finding.layer,
+                        "kind": "member",
+                    }
+                ]
+            results.append(
+                {
+                    "ruleId": finding.code,
+                    "ruleIndex": order.index(finding.code),
+                    "level": _SARIF_LEVEL[finding.severity],
+                    "message": {"text": finding.message},
+                    "locations": [location],
+                }
+            )
     driver = {"name": "kerasweights", "rules": rules}
     if version:
         driver["version"] = version

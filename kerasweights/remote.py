@@ -59,7 +59,7 @@ class RemoteFile(io.RawIOBase):
             data = self._inner.read(len(view))
         except OSError:
             raise
-        except Exception as exc:  # aiohttp and object-store errors are not OSErrors
+        except Exception as exc:  # noqa: BLE001 - aiohttp and object-store errors are not OSErrors
             raise OSError(f"cannot read {self.name} ({type(exc).__name__}: {exc})") from None
         view[: len(data)] = data
         return len(data)

@@ -14,13 +14,12 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from conftest import CORPUS, FIXTURES, ROOT, all_model_files, truth, truth_arrays
 
 import kerasweights
 from kerasweights import audit
 from kerasweights.audit import CHECKS, FileReport, Finding, audit_file, audit_paths, iter_model_files
 from kerasweights.formats import _hdf5
-
-from conftest import CORPUS, FIXTURES, ROOT, all_model_files, truth, truth_arrays
 
 STRUCTURE = [c for c, check in CHECKS.items() if not check.reads_values]
 LAMBDA_CODE = json.loads((FIXTURES / "tfk" / "functional.json").read_text())
@@ -96,21 +95,32 @@ def test_fixture_findings_match_keras(path: Path, config: Path | None, model: st
     assert report.path == str(path)
 
 
-@pytest.mark.parametrize("source", ["k3/functional.keras", "k3/functional.h5", "tfk/functional.keras", "tfk/functional.h5"])
+@pytest.mark.parametrize(
+    "source", ["k3/functional.keras", "k3/functional.h5", "tfk/functional.keras", "tfk/functional.h5"]
+)
 def test_lambda_layer_double_carries_bytecode(source: str) -> None:
     report = audit_file(FIXTURES / source)
-    assert found(report) == [(
-        "lambda-layer", "error", "double",
-        "Lambda layer 'double': its function is base64-encoded marshalled Python bytecode, "
-        "which Keras runs when loading the model (never decoded here)",
-    )]
+    assert found(report) == [
+        (
+            "lambda-layer",
+            "error",
+            "double",
+            (
+                "Lambda layer 'double': its function is base64-encoded marshalled Python bytecode, "
+                "which Keras runs when loading the model (never decoded here)"
+            ),
+        )
+    ]
 
 
 def test_format_and_version_come_from_the_file() -> None:
     report = audit_file(FIXTURES / "tfk" / "functional.h5")
     assert (report.format, report.keras_version) == ("h5-full", truth("functional", "tfk")["runtime"]["tf_keras"])
     assert report.to_dict()["findings"][0] == {
-        "code": "lambda-layer", "severity": "error", "message": report.findings[0].message, "layer": "double",
+        "code": "lambda-layer",
+        "severity": "error",
+        "message": report.findings[0].message,
+        "layer": "double",
     }
 
 
@@ -119,7 +129,9 @@ def test_optimizer_state_size_is_what_keras_stored() -> None:
     size = sum(a.nbytes for k, a in arrays.items() if k.startswith("_optimizer/"))
     for name in ("compiled.keras", "compiled.h5"):
         report = audit_file(FIXTURES / "variants" / name)
-        assert found(report) == [("optimizer-state", "info", None, f"the file carries optimizer state ({size:,} bytes)")]
+        assert found(report) == [
+            ("optimizer-state", "info", None, f"the file carries optimizer state ({size:,} bytes)")
+        ]
 
 
 def test_pickled_weights_are_reported_not_unpickled() -> None:
@@ -128,17 +140,28 @@ def test_pickled_weights_are_reported_not_unpickled() -> None:
         kerasweights.open(path)
     report = audit_file(path)
     assert (report.format, report.keras_version) == ("keras-zip", truth("rnn_seq")["runtime"]["keras"])
-    assert found(report) == [(
-        "pickled-weights", "error", None,
-        "weights are stored as model.weights.npz, a pickle: Keras 3.0 to 3.8 load it with allow_pickle=True, "
-        "which runs code (never unpickled here)",
-    )]
+    assert found(report) == [
+        (
+            "pickled-weights",
+            "error",
+            None,
+            (
+                "weights are stored as model.weights.npz, a pickle: Keras 3.0 to 3.8 load it with allow_pickle=True, "
+                "which runs code (never unpickled here)"
+            ),
+        )
+    ]
 
 
 def test_pickled_weights_archive_still_has_its_config_checked(tmp_path: Path) -> None:
     def add_lambda(config: dict[str, Any]) -> None:
-        config["config"]["layers"].append({"module": "keras.layers", "class_name": "Lambda", "config": {
-            "name": "sneaky", "function": {"class_name": "__lambda__", "config": {"code": LAMBDA_B64}}}})
+        config["config"]["layers"].append(
+            {
+                "module": "keras.layers",
+                "class_name": "Lambda",
+                "config": {"name": "sneaky", "function": {"class_name": "__lambda__", "config": {"code": LAMBDA_B64}}},
+            }
+        )
 
     report = audit_file(rezipped(tmp_path, add_lambda, "variants/rnn_seq.npz.keras"))
     assert [(f.code, f.layer) for f in report.findings] == [("lambda-layer", "sneaky"), ("pickled-weights", None)]
@@ -147,11 +170,14 @@ def test_pickled_weights_archive_still_has_its_config_checked(tmp_path: Path) ->
 # -- unreadable files --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    pytest.param(b"", "file is empty", id="empty"),
-    pytest.param(b"hello, not a model", "not a Keras model file (neither HDF5, zip archive nor JSON)", id="text"),
-    pytest.param(None, "no such file or directory", id="missing"),
-])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(b"", "file is empty", id="empty"),
+        pytest.param(b"hello, not a model", "not a Keras model file (neither HDF5, zip archive nor JSON)", id="text"),
+        pytest.param(None, "no such file or directory", id="missing"),
+    ],
+)
 def test_unreadable_is_a_finding(tmp_path: Path, content: bytes | None, problem: str) -> None:
     path = tmp_path / "model.h5"
     if content is not None:
@@ -183,7 +209,12 @@ def test_nan_and_inf_are_counted_per_matrix(tmp_path: Path) -> None:
     report = audit_file(edited_h5(tmp_path, set_values("enc_gru", 0, poison)))
     assert found(report) == [
         ("non-finite", "error", "enc_gru", "kernel_z (kernel[:, 0:5]): 1 of 30 values are not finite (1 NaN)"),
-        ("non-finite", "error", "enc_gru", "kernel_r (kernel[:, 5:10]): 2 of 30 values are not finite (1 +Inf, 1 -Inf)"),
+        (
+            "non-finite",
+            "error",
+            "enc_gru",
+            "kernel_r (kernel[:, 5:10]): 2 of 30 values are not finite (1 +Inf, 1 -Inf)",
+        ),
     ]
 
 
@@ -206,7 +237,12 @@ def test_dead_units_and_inputs(tmp_path: Path) -> None:
 
     report = audit_file(edited_h5(tmp_path, set_values("my_rnn", 0, kill)))
     assert found(report) == [
-        ("dead-units", "warning", "my_rnn", "kernel: 1 of 6 units (columns 2) and 1 of 4 inputs (rows 1) have all-zero weights"),
+        (
+            "dead-units",
+            "warning",
+            "my_rnn",
+            "kernel: 1 of 6 units (columns 2) and 1 of 4 inputs (rows 1) have all-zero weights",
+        ),
     ]
 
 
@@ -216,7 +252,12 @@ def test_extreme_magnitude(tmp_path: Path) -> None:
 
     report = audit_file(edited_h5(tmp_path, set_values("lstm_last", 0, blow_up)))
     assert found(report) == [
-        ("extreme-magnitude", "warning", "lstm_last", "kernel_i (kernel[:, 0:3]): 1 of 12 values beyond ±1,000 (largest |w| = 5000)"),
+        (
+            "extreme-magnitude",
+            "warning",
+            "lstm_last",
+            "kernel_i (kernel[:, 0:3]): 1 of 12 values beyond ±1,000 (largest |w| = 5000)",
+        ),
     ]
 
 
@@ -225,10 +266,17 @@ def test_saturating_forget_gate_bias(tmp_path: Path) -> None:
         bias[3:6] = [15.0, -12.0, 0.1]
 
     report = audit_file(edited_h5(tmp_path, set_values("lstm_last", 2, saturate)))
-    assert found(report) == [(
-        "saturating-gate-bias", "warning", "lstm_last",
-        "forget gate (f) bias: 1 above +10 (always open) and 1 below -10 (always shut) of 3 units; largest |b| = 15",
-    )]
+    assert found(report) == [
+        (
+            "saturating-gate-bias",
+            "warning",
+            "lstm_last",
+            (
+                "forget gate (f) bias: 1 above +10 (always open) and 1 below -10 (always shut) of 3 "
+                "units; largest |b| = 15"
+            ),
+        )
+    ]
 
 
 def test_gru_reset_after_gate_bias_is_input_plus_recurrent(tmp_path: Path) -> None:
@@ -236,10 +284,14 @@ def test_gru_reset_after_gate_bias_is_input_plus_recurrent(tmp_path: Path) -> No
         bias[:, 0:5] = 6.0
 
     report = audit_file(edited_h5(tmp_path, set_values("enc_gru", 2, split)))
-    assert found(report) == [(
-        "saturating-gate-bias", "warning", "enc_gru",
-        "update gate (z) bias (input + recurrent bias): 5 above +10 (always open) of 5 units; largest |b| = 12",
-    )]
+    assert found(report) == [
+        (
+            "saturating-gate-bias",
+            "warning",
+            "enc_gru",
+            "update gate (z) bias (input + recurrent bias): 5 above +10 (always open) of 5 units; largest |b| = 12",
+        )
+    ]
 
 
 def test_large_recurrent_spectral_norm(tmp_path: Path) -> None:
@@ -247,10 +299,14 @@ def test_large_recurrent_spectral_norm(tmp_path: Path) -> None:
         recurrent[...] = 20.0 * np.eye(6)
 
     report = audit_file(edited_h5(tmp_path, set_values("my_rnn", 1, scale)))
-    assert found(report) == [(
-        "large-spectral-norm", "info", "my_rnn",
-        "recurrent_kernel: spectral norm 20 is above 10; the recurrence can make activations and gradients explode",
-    )]
+    assert found(report) == [
+        (
+            "large-spectral-norm",
+            "info",
+            "my_rnn",
+            "recurrent_kernel: spectral norm 20 is above 10; the recurrence can make activations and gradients explode",
+        )
+    ]
 
 
 @pytest.mark.parametrize("shape", [(5, 5), (64, 64), (128, 128), (40, 7)], ids=str)
@@ -262,7 +318,9 @@ def test_spectral_norm_by_power_iteration_matches_svd(shape: tuple[int, int]) ->
     assert estimate == pytest.approx(exact, rel=1e-4)
 
 
-def test_structure_checks_read_no_values_and_numeric_checks_read_each_array_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_structure_checks_read_no_values_and_numeric_checks_read_each_array_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     reads: list[str] = []
     original = _hdf5.read_dataset
 
@@ -275,8 +333,11 @@ def test_structure_checks_read_no_values_and_numeric_checks_read_each_array_once
     audit_file(path, select=STRUCTURE)
     assert reads == []
     audit_file(path)
-    stored = sum(len(l["weights"]) for l in truth("functional")["layers"] if not any(
-        other["path"].startswith(l["path"] + "/") for other in truth("functional")["layers"]))
+    stored = sum(
+        len(l["weights"])
+        for l in truth("functional")["layers"]
+        if not any(other["path"].startswith(l["path"] + "/") for other in truth("functional")["layers"])
+    )
     assert len(reads) == len(set(reads)) == stored
 
 
@@ -289,7 +350,12 @@ def test_external_link_beside_the_weights(tmp_path: Path) -> None:
 
     report = audit_file(edited_h5(tmp_path, link))
     assert found(report) == [
-        ("external-link", "error", None, "/model_weights/elink is an external link to elsewhere.h5:/data (never followed)"),
+        (
+            "external-link",
+            "error",
+            None,
+            "/model_weights/elink is an external link to elsewhere.h5:/data (never followed)",
+        ),
     ]
 
 
@@ -299,8 +365,14 @@ def test_external_link_in_place_of_a_weight_is_reported_not_unreadable(tmp_path:
         f[dataset("enc_gru", 0)] = h5py.ExternalLink("elsewhere.h5", "/kernel")
 
     report = audit_file(edited_h5(tmp_path, swap))
-    assert found(report) == [("external-link", "error", None,
-                              f"/{dataset('enc_gru', 0)} is an external link to elsewhere.h5:/kernel (never followed)")]
+    assert found(report) == [
+        (
+            "external-link",
+            "error",
+            None,
+            f"/{dataset('enc_gru', 0)} is an external link to elsewhere.h5:/kernel (never followed)",
+        )
+    ]
     assert (report.format, report.keras_version) == ("h5-full", truth("rnn_seq", "tfk")["runtime"]["tf_keras"])
 
 
@@ -315,9 +387,24 @@ def test_external_storage_virtual_dataset_and_soft_link(tmp_path: Path) -> None:
 
     report = audit_file(edited_h5(tmp_path, rewire))
     assert found(report) == [
-        ("external-link", "error", "enc_gru", f"/{dataset('enc_gru', 0)} keeps its data in external files raw.bin (never followed)"),
-        ("external-link", "error", None, "/model_weights/vds is a virtual dataset mapping other files (never followed)"),
-        ("external-link", "warning", None, "/model_weights/alias is a soft link to /model_weights/head (never followed)"),
+        (
+            "external-link",
+            "error",
+            "enc_gru",
+            f"/{dataset('enc_gru', 0)} keeps its data in external files raw.bin (never followed)",
+        ),
+        (
+            "external-link",
+            "error",
+            None,
+            "/model_weights/vds is a virtual dataset mapping other files (never followed)",
+        ),
+        (
+            "external-link",
+            "warning",
+            None,
+            "/model_weights/alias is a soft link to /model_weights/head (never followed)",
+        ),
     ]
     assert not (tmp_path / "raw.bin").exists() or (tmp_path / "raw.bin").stat().st_size == 0
 
@@ -326,8 +413,17 @@ def test_external_storage_virtual_dataset_and_soft_link(tmp_path: Path) -> None:
 
 
 def _tfk_lambda(name: str, function: Any, function_type: str = "lambda", module: str = "__main__") -> dict[str, Any]:
-    return {"class_name": "Lambda", "config": {"name": name, "function": function, "function_type": function_type,
-                                               "module": module, "output_shape": None, "arguments": {}}}
+    return {
+        "class_name": "Lambda",
+        "config": {
+            "name": name,
+            "function": function,
+            "function_type": function_type,
+            "module": module,
+            "output_shape": None,
+            "arguments": {},
+        },
+    }
 
 
 def test_lambda_layers_anywhere_in_the_tree(tmp_path: Path) -> None:
@@ -335,43 +431,98 @@ def test_lambda_layers_anywhere_in_the_tree(tmp_path: Path) -> None:
 
     def nest(config: dict[str, Any]) -> None:
         config["config"]["layers"] += [
-            {"class_name": "Sequential", "config": {"name": "inner", "layers": [_tfk_lambda("deep", [marshal_text, None, None])]}},
-            {"class_name": "TimeDistributed", "config": {"name": "td_lam", "layer": _tfk_lambda("wrapped", "my_fn", "function")}},
-            {"class_name": "Bidirectional", "config": {"name": "bi", "layer": {"class_name": "GRU", "config": {"name": "g", "units": 2}}}},
-            {"class_name": "MyBlock", "config": {"name": "block", "body": _tfk_lambda("hidden", [LAMBDA_B64, None, None])}},
+            {
+                "class_name": "Sequential",
+                "config": {"name": "inner", "layers": [_tfk_lambda("deep", [marshal_text, None, None])]},
+            },
+            {
+                "class_name": "TimeDistributed",
+                "config": {"name": "td_lam", "layer": _tfk_lambda("wrapped", "my_fn", "function")},
+            },
+            {
+                "class_name": "Bidirectional",
+                "config": {"name": "bi", "layer": {"class_name": "GRU", "config": {"name": "g", "units": 2}}},
+            },
+            {
+                "class_name": "MyBlock",
+                "config": {"name": "block", "body": _tfk_lambda("hidden", [LAMBDA_B64, None, None])},
+            },
         ]
 
     report = audit_file(with_config(tmp_path, nest))
     assert found(report, "lambda-layer", "unsafe-config") == [
-        ("lambda-layer", "error", "inner/deep",
-         "Lambda layer 'deep': its function is marshalled Python bytecode, which Keras runs when loading the model (never decoded here)"),
-        ("lambda-layer", "error", "td_lam/wrapped", "Lambda layer 'wrapped' carries no bytecode; it calls the function __main__.my_fn by name"),
-        ("lambda-layer", "error", "block/hidden",
-         "Lambda layer 'hidden': its function is base64-encoded marshalled Python bytecode, which Keras runs when loading the model (never decoded here)"),
-        ("unsafe-config", "error", "td_lam/wrapped", "Lambda function 'my_fn' is looked up by name in module '__main__' and called when the model runs"),
+        (
+            "lambda-layer",
+            "error",
+            "inner/deep",
+            (
+                "Lambda layer 'deep': its function is marshalled Python bytecode, which Keras runs when "
+                "loading the model (never decoded here)"
+            ),
+        ),
+        (
+            "lambda-layer",
+            "error",
+            "td_lam/wrapped",
+            "Lambda layer 'wrapped' carries no bytecode; it calls the function __main__.my_fn by name",
+        ),
+        (
+            "lambda-layer",
+            "error",
+            "block/hidden",
+            (
+                "Lambda layer 'hidden': its function is base64-encoded marshalled Python bytecode, which "
+                "Keras runs when loading the model (never decoded here)"
+            ),
+        ),
+        (
+            "unsafe-config",
+            "error",
+            "td_lam/wrapped",
+            "Lambda function 'my_fn' is looked up by name in module '__main__' and called when the model runs",
+        ),
     ]
 
 
-@pytest.mark.parametrize(("version", "labels"), [
-    pytest.param("2.2.4-tf", ["Keras before 2.13 runs it on load, with no safe_mode to stop it (CVE-2024-3660)"], id="2.2.4-tf"),
-    pytest.param("2.12.0", ["Keras before 2.13 runs it on load, with no safe_mode to stop it (CVE-2024-3660)"], id="2.12.0"),
-    pytest.param("2.13.1", [], id="2.13.1"),
-    pytest.param("3.10.0", ["Keras 3.0 to 3.11.2 ignore safe_mode for legacy .h5 files (CVE-2025-9905)"], id="3.10.0"),
-    pytest.param("3.11.3", [], id="3.11.3"),
-])
+@pytest.mark.parametrize(
+    ("version", "labels"),
+    [
+        pytest.param(
+            "2.2.4-tf",
+            ["Keras before 2.13 runs it on load, with no safe_mode to stop it (CVE-2024-3660)"],
+            id="2.2.4-tf",
+        ),
+        pytest.param(
+            "2.12.0", ["Keras before 2.13 runs it on load, with no safe_mode to stop it (CVE-2024-3660)"], id="2.12.0"
+        ),
+        pytest.param("2.13.1", [], id="2.13.1"),
+        pytest.param(
+            "3.10.0", ["Keras 3.0 to 3.11.2 ignore safe_mode for legacy .h5 files (CVE-2025-9905)"], id="3.10.0"
+        ),
+        pytest.param("3.11.3", [], id="3.11.3"),
+    ],
+)
 def test_lambda_cve_labels_follow_the_file_version(tmp_path: Path, version: str, labels: list[str]) -> None:
     def add(config: dict[str, Any]) -> None:
         config["config"]["layers"].append(_tfk_lambda("lam", [LAMBDA_B64, None, None]))
 
     report = audit_file(with_config(tmp_path, add, version))
-    base = "Lambda layer 'lam': its function is base64-encoded marshalled Python bytecode, which Keras runs when loading the model (never decoded here)"
+    base = (
+        "Lambda layer 'lam': its function is base64-encoded marshalled Python bytecode, which Keras runs "
+        "when loading the model (never decoded here)"
+    )
     assert found(report, "lambda-layer") == [("lambda-layer", "error", "lam", "; ".join([base, *labels]))]
 
 
 def test_cve_2025_9905_is_for_legacy_h5_only(tmp_path: Path) -> None:
     def add(config: dict[str, Any]) -> None:
-        config["config"]["layers"].append({"module": "keras.layers", "class_name": "Lambda", "config": {
-            "name": "lam", "function": {"class_name": "__lambda__", "config": {"code": LAMBDA_B64}}}})
+        config["config"]["layers"].append(
+            {
+                "module": "keras.layers",
+                "class_name": "Lambda",
+                "config": {"name": "lam", "function": {"class_name": "__lambda__", "config": {"code": LAMBDA_B64}}},
+            }
+        )
 
     path = rezipped(tmp_path, add)
     with zipfile.ZipFile(path) as old:
@@ -393,33 +544,105 @@ def test_unsafe_config_entries(tmp_path: Path) -> None:
         head["bias_constraint"] = {"module": "subprocess", "class_name": "Popen", "config": {"args": "true"}}
         layers += [
             {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"name": "tfsm", "filepath": "/srv/saved"}},
-            {"module": "keras.layers", "class_name": "TorchModuleWrapper", "config": {"name": "torchy", "module": "gASV"}},
-            {"module": "keras.layers", "class_name": "StringLookup", "config": {"name": "lookup", "vocabulary": "/etc/passwd"}},
-            {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "gadget", "function": {
-                "module": "keras.config", "class_name": "function", "config": "enable_unsafe_deserialization",
-                "registered_name": "function"}}},
+            {
+                "module": "keras.layers",
+                "class_name": "TorchModuleWrapper",
+                "config": {"name": "torchy", "module": "gASV"},
+            },
+            {
+                "module": "keras.layers",
+                "class_name": "StringLookup",
+                "config": {"name": "lookup", "vocabulary": "/etc/passwd"},
+            },
+            {
+                "module": "keras.layers",
+                "class_name": "Lambda",
+                "config": {
+                    "name": "gadget",
+                    "function": {
+                        "module": "keras.config",
+                        "class_name": "function",
+                        "config": "enable_unsafe_deserialization",
+                        "registered_name": "function",
+                    },
+                },
+            },
         ]
         config["compile_config"] = {
             "loss": {"module": "os", "class_name": "function", "config": "system", "registered_name": None},
             "metrics": [
-                {"module": "builtins", "class_name": "function", "config": "categorical_crossentropy", "registered_name": "function"},
+                {
+                    "module": "builtins",
+                    "class_name": "function",
+                    "config": "categorical_crossentropy",
+                    "registered_name": "function",
+                },
                 {"module": "builtins", "class_name": "function", "config": "eval", "registered_name": "function"},
             ],
         }
 
     report = audit_file(rezipped(tmp_path, inject))
     assert found(report, "unsafe-config") == [
-        ("unsafe-config", "error", "head", "'activation' is a Python lambda (base64-encoded marshalled Python bytecode), which Keras runs when loading the model"),
-        ("unsafe-config", "error", "head", "'bias_constraint' references the class subprocess.Popen; Keras imports 'subprocess' to rebuild it"),
+        (
+            "unsafe-config",
+            "error",
+            "head",
+            (
+                "'activation' is a Python lambda (base64-encoded marshalled Python bytecode), which "
+                "Keras runs when loading the model"
+            ),
+        ),
+        (
+            "unsafe-config",
+            "error",
+            "head",
+            "'bias_constraint' references the class subprocess.Popen; Keras imports 'subprocess' to rebuild it",
+        ),
         ("unsafe-config", "error", "tfsm", "TFSMLayer loads and runs the TensorFlow SavedModel at '/srv/saved'"),
-        ("unsafe-config", "error", "torchy", "TorchModuleWrapper stores a pickled PyTorch module; loading it unpickles (runs) code"),
-        ("unsafe-config", "error", "lookup", "StringLookup vocabulary is the file path '/etc/passwd'; Keras reads that file when loading"),
-        ("unsafe-config", "error", "gadget", "'function' calls the Keras function keras.config.enable_unsafe_deserialization, which changes loading or touches files"),
-        ("unsafe-config", "error", None, "'compile_config.loss' references the function os.system; Keras imports 'os' and calls it"),
-        ("unsafe-config", "error", None, "'compile_config.metrics' names the Python builtin 'eval', which Keras before 3.9 resolves and calls"),
+        (
+            "unsafe-config",
+            "error",
+            "torchy",
+            "TorchModuleWrapper stores a pickled PyTorch module; loading it unpickles (runs) code",
+        ),
+        (
+            "unsafe-config",
+            "error",
+            "lookup",
+            "StringLookup vocabulary is the file path '/etc/passwd'; Keras reads that file when loading",
+        ),
+        (
+            "unsafe-config",
+            "error",
+            "gadget",
+            (
+                "'function' calls the Keras function keras.config.enable_unsafe_deserialization, which "
+                "changes loading or touches files"
+            ),
+        ),
+        (
+            "unsafe-config",
+            "error",
+            None,
+            "'compile_config.loss' references the function os.system; Keras imports 'os' and calls it",
+        ),
+        (
+            "unsafe-config",
+            "error",
+            None,
+            "'compile_config.metrics' names the Python builtin 'eval', which Keras before 3.9 resolves and calls",
+        ),
     ]
     assert found(report, "lambda-layer") == [
-        ("lambda-layer", "error", "gadget", "Lambda layer 'gadget' carries no bytecode; it calls the function keras.config.enable_unsafe_deserialization by name"),
+        (
+            "lambda-layer",
+            "error",
+            "gadget",
+            (
+                "Lambda layer 'gadget' carries no bytecode; it calls the function "
+                "keras.config.enable_unsafe_deserialization by name"
+            ),
+        ),
     ]
 
 
@@ -428,16 +651,47 @@ def test_custom_layers_and_custom_objects(tmp_path: Path) -> None:
         layers = config["config"]["layers"]
         layers[-1]["config"]["kernel_regularizer"] = {"module": "mypkg.regs", "class_name": "MyReg", "config": {}}
         layers += [
-            {"module": "mypkg.layers", "class_name": "MyBlock", "config": {"name": "block"}, "registered_name": "mypkg>MyBlock"},
-            {"module": "mypkg.layers", "class_name": "Dense", "config": {"name": "fake_dense", "units": 1}, "registered_name": "mypkg>Dense"},
+            {
+                "module": "mypkg.layers",
+                "class_name": "MyBlock",
+                "config": {"name": "block"},
+                "registered_name": "mypkg>MyBlock",
+            },
+            {
+                "module": "mypkg.layers",
+                "class_name": "Dense",
+                "config": {"name": "fake_dense", "units": 1},
+                "registered_name": "mypkg>Dense",
+            },
             {"module": "keras.layers", "class_name": "Dropout", "config": {"name": "drop", "rate": 0.5}},
         ]
 
     report = audit_file(rezipped(tmp_path, inject))
     assert found(report, "custom-layer") == [
-        ("custom-layer", "warning", "block", "layer 'block' is a MyBlock from module 'mypkg.layers' (registered as 'mypkg>MyBlock'), a class Keras does not ship; loading needs its code"),
-        ("custom-layer", "warning", "fake_dense", "layer 'fake_dense' is a Dense from module 'mypkg.layers' (registered as 'mypkg>Dense'), a class Keras does not ship; loading needs its code"),
-        ("custom-layer", "warning", "head", "mypkg.regs.MyReg in 'kernel_regularizer' is a class Keras does not ship; loading needs its code"),
+        (
+            "custom-layer",
+            "warning",
+            "block",
+            (
+                "layer 'block' is a MyBlock from module 'mypkg.layers' (registered as 'mypkg>MyBlock'), "
+                "a class Keras does not ship; loading needs its code"
+            ),
+        ),
+        (
+            "custom-layer",
+            "warning",
+            "fake_dense",
+            (
+                "layer 'fake_dense' is a Dense from module 'mypkg.layers' (registered as 'mypkg>Dense'), "
+                "a class Keras does not ship; loading needs its code"
+            ),
+        ),
+        (
+            "custom-layer",
+            "warning",
+            "head",
+            "mypkg.regs.MyReg in 'kernel_regularizer' is a class Keras does not ship; loading needs its code",
+        ),
     ]
 
 
@@ -448,10 +702,25 @@ def test_inferred_layers_are_not_custom() -> None:
     assert report.findings == []
 
 
-@pytest.mark.parametrize(("layer", "key", "value", "problem"), [
-    pytest.param("lstm_last", "units", 4, "layer 'lstm_last': kernel has shape (4, 12), expected (?, 16) for units=4", id="units"),
-    pytest.param("head", "use_bias", False, "layer 'head' (Dense): expected 1 weights (kernel), found 2 (kernel, bias)", id="count"),
-])
+@pytest.mark.parametrize(
+    ("layer", "key", "value", "problem"),
+    [
+        pytest.param(
+            "lstm_last",
+            "units",
+            4,
+            "layer 'lstm_last': kernel has shape (4, 12), expected (?, 16) for units=4",
+            id="units",
+        ),
+        pytest.param(
+            "head",
+            "use_bias",
+            False,
+            "layer 'head' (Dense): expected 1 weights (kernel), found 2 (kernel, bias)",
+            id="count",
+        ),
+    ],
+)
 def test_shape_mismatch(tmp_path: Path, layer: str, key: str, value: Any, problem: str) -> None:
     def change(config: dict[str, Any]) -> None:
         entry = next(l for l in config["config"]["layers"] if l["config"]["name"] == layer)
@@ -466,7 +735,9 @@ def test_stored_layer_missing_from_the_config(tmp_path: Path) -> None:
         config["config"]["layers"] = [l for l in config["config"]["layers"] if l["config"]["name"] != "head"]
 
     report = audit_file(with_config(tmp_path, drop_head), select=STRUCTURE)
-    assert found(report) == [("shape-mismatch", "error", "head", "stored weights of 'head' belong to no layer of the model config")]
+    assert found(report) == [
+        ("shape-mismatch", "error", "head", "stored weights of 'head' belong to no layer of the model config")
+    ]
 
 
 def test_a_failing_check_is_a_finding_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -503,9 +774,20 @@ def test_docs_and_docstring_examples_run(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_checks_registry_is_stable() -> None:
     assert list(CHECKS) == [
-        "unreadable", "lambda-layer", "unsafe-config", "pickled-weights", "external-link", "non-finite",
-        "custom-layer", "shape-mismatch", "all-zero", "dead-units", "extreme-magnitude", "saturating-gate-bias",
-        "large-spectral-norm", "optimizer-state",
+        "unreadable",
+        "lambda-layer",
+        "unsafe-config",
+        "pickled-weights",
+        "external-link",
+        "non-finite",
+        "custom-layer",
+        "shape-mismatch",
+        "all-zero",
+        "dead-units",
+        "extreme-magnitude",
+        "saturating-gate-bias",
+        "large-spectral-norm",
+        "optimizer-state",
     ]
     assert {c.severity for c in CHECKS.values()} <= {"error", "warning", "info"}
     docs = (FIXTURES.parent / "docs" / "audit.md").read_text()
@@ -521,7 +803,12 @@ def _tree(root: Path) -> None:
     shutil.copy(FIXTURES / "k3" / "functional.keras", root / "sub" / "archive.zip")  # zip with config.json
     shutil.copy(FIXTURES / "k3" / "rnn_seq.truth.npz", root / "arrays.npz")  # a zip, not a model
     (root / "notes.txt").write_text("not a model")
-    for name in ("rnn_seq.weights.json", "rnn_seq_00000.weights.h5", "rnn_seq_00001.weights.h5", "rnn_seq_00002.weights.h5"):
+    for name in (
+        "rnn_seq.weights.json",
+        "rnn_seq_00000.weights.h5",
+        "rnn_seq_00001.weights.h5",
+        "rnn_seq_00002.weights.h5",
+    ):
         shutil.copy(FIXTURES / "variants" / name, root / "sub" / name)
     shutil.copytree(FIXTURES / "variants" / "rnn_seq_dir", root / "saved_dir")
     (root / ".git").mkdir()
@@ -532,8 +819,14 @@ def test_iter_model_files_walks_by_suffix_and_content(tmp_path: Path) -> None:
     _tree(tmp_path)
     files = iter_model_files([tmp_path, tmp_path / "a.keras", tmp_path / "notes.txt"])
     assert [Path(f).relative_to(tmp_path).as_posix() for f in files] == [
-        "a.keras", "notes.txt", "saved_dir", "sub/archive.zip", "sub/b.hdf5", "sub/deeper/c.weights.h5",
-        "sub/renamed.bin", "sub/rnn_seq.weights.json",
+        "a.keras",
+        "notes.txt",
+        "saved_dir",
+        "sub/archive.zip",
+        "sub/b.hdf5",
+        "sub/deeper/c.weights.h5",
+        "sub/renamed.bin",
+        "sub/rnn_seq.weights.json",
     ]
     named = ["memory://x/y.keras", str(tmp_path / "missing.h5")]
     assert iter_model_files(named) == sorted(named)
@@ -577,18 +870,31 @@ def test_sarif_report() -> None:
     run = log["runs"][0]
     assert run["tool"]["driver"]["version"] == "9.9"
     assert [r["id"] for r in run["tool"]["driver"]["rules"]] == list(CHECKS)
-    assert [(r["ruleId"], r["level"]) for r in run["results"]] == [("lambda-layer", "error"), ("optimizer-state", "note")]
+    assert [(r["ruleId"], r["level"]) for r in run["results"]] == [
+        ("lambda-layer", "error"),
+        ("optimizer-state", "note"),
+    ]
     first = run["results"][0]
     assert run["tool"]["driver"]["rules"][first["ruleIndex"]]["id"] == "lambda-layer"
-    assert first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (FIXTURES / "k3" / "functional.keras").as_uri()
-    assert first["locations"][0]["logicalLocations"] == [{"name": "double", "fullyQualifiedName": "double", "kind": "member"}]
+    assert (
+        first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        == (FIXTURES / "k3" / "functional.keras").as_uri()
+    )
+    assert first["locations"][0]["logicalLocations"] == [
+        {"name": "double", "fullyQualifiedName": "double", "kind": "member"}
+    ]
     assert "logicalLocations" not in run["results"][1]["locations"][0]
 
 
 def test_sarif_uris_of_relative_paths_and_urls() -> None:
-    reports = [FileReport("models/my model.h5", findings=[Finding("unreadable", "error", "x")]),
-               FileReport("s3://bucket/m.keras", findings=[Finding("unreadable", "error", "x")])]
-    uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in audit.sarif_report(reports)["runs"][0]["results"]]
+    reports = [
+        FileReport("models/my model.h5", findings=[Finding("unreadable", "error", "x")]),
+        FileReport("s3://bucket/m.keras", findings=[Finding("unreadable", "error", "x")]),
+    ]
+    uris = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in audit.sarif_report(reports)["runs"][0]["results"]
+    ]
     assert uris == ["models/my%20model.h5", "s3://bucket/m.keras"]
 
 
@@ -598,7 +904,9 @@ def test_dask_cluster_and_bag_recipe(tmp_path: Path) -> None:
     _tree(tmp_path)
     files = iter_model_files([tmp_path])
     local = [r.to_dict() for r in audit_paths([tmp_path])]
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         on_cluster = audit_paths([tmp_path], scheduler=cluster.scheduler_address)
         with distributed.Client(cluster) as client:
             with_client = list(audit.iter_audit(files, scheduler=client))
@@ -628,11 +936,15 @@ def test_corpus_audits_without_crashing() -> None:
     assert set(reports) == set(models)
     for name, report in reports.items():
         codes = {f.code for f in report.findings}
-        assert report.format == models[name][5] or (name.endswith(".weights.h5") and report.format == "weights-h5"), name
+        assert report.format == models[name][5] or (name.endswith(".weights.h5") and report.format == "weights-h5"), (
+            name
+        )
         assert "unreadable" not in codes, (name, report.findings)
         if "Lambda" not in models[name][8]:
             assert "lambda-layer" not in codes, name
-        classes = {f.message.split(" is a ", 1)[1].split()[0].rstrip(",") for f in report.findings
-                   if f.code == "custom-layer" and f.message.startswith(("layer ", "model "))}
+        classes = {
+            f.message.split(" is a ", 1)[1].split()[0].rstrip(",")
+            for f in report.findings
+            if f.code == "custom-layer" and f.message.startswith(("layer ", "model "))
+        }
         assert classes == _CUSTOM_IN_CORPUS.get(name, set()), name
-

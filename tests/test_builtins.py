@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import CORPUS, FIXTURES
 
 from kerasweights.builtins import BUILTIN_LAYERS, is_builtin_layer, is_keras_module
-
-from conftest import CORPUS, FIXTURES
 
 # MANIFEST.tsv notes name these as custom classes (QKeras, HGQ, Keras's own test subclasses).
 CORPUS_CUSTOM = {"QDense", "QActivation", "FixedPointQuantizer", "NestedDenseModel", "TestModel"}
@@ -33,17 +32,20 @@ def test_corpus_classes() -> None:
     assert {c for c in classes if not is_builtin_layer(c)} == CORPUS_CUSTOM
 
 
-@pytest.mark.parametrize(("class_name", "module", "builtin"), [
-    pytest.param("Dense", None, True, id="no-module"),
-    pytest.param("Dense", "keras.layers", True, id="keras"),
-    pytest.param("Dense", "keras.src.layers.core.dense", True, id="keras.src"),
-    pytest.param("Dense", "tf_keras.src.layers", True, id="tf_keras"),
-    pytest.param("Dense", "tensorflow.python.keras.layers.core", True, id="tensorflow"),
-    pytest.param("Dense", "mypkg.layers", False, id="shadowed"),
-    pytest.param("QDense", "qkeras.qlayers", False, id="qkeras"),
-    pytest.param("BatchNormalizationV1", None, True, id="tf-1.13-alias"),
-    pytest.param("Unknown", None, False, id="not-a-class"),
-])
+@pytest.mark.parametrize(
+    ("class_name", "module", "builtin"),
+    [
+        pytest.param("Dense", None, True, id="no-module"),
+        pytest.param("Dense", "keras.layers", True, id="keras"),
+        pytest.param("Dense", "keras.src.layers.core.dense", True, id="keras.src"),
+        pytest.param("Dense", "tf_keras.src.layers", True, id="tf_keras"),
+        pytest.param("Dense", "tensorflow.python.keras.layers.core", True, id="tensorflow"),
+        pytest.param("Dense", "mypkg.layers", False, id="shadowed"),
+        pytest.param("QDense", "qkeras.qlayers", False, id="qkeras"),
+        pytest.param("BatchNormalizationV1", None, True, id="tf-1.13-alias"),
+        pytest.param("Unknown", None, False, id="not-a-class"),
+    ],
+)
 def test_is_builtin_layer(class_name: str, module: str | None, builtin: bool) -> None:
     assert is_builtin_layer(class_name, module) is builtin
 

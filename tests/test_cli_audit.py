@@ -9,16 +9,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, truth
 
 from kerasweights.audit import CHECKS
 from kerasweights.cli import main
 
-from conftest import FIXTURES, truth
-
 FUNCTIONAL = FIXTURES / "k3" / "functional.keras"
 COMPILED = FIXTURES / "variants" / "compiled.keras"
-LAMBDA_MESSAGE = ("Lambda layer 'double': its function is base64-encoded marshalled Python bytecode, "
-                  "which Keras runs when loading the model (never decoded here)")
+LAMBDA_MESSAGE = (
+    "Lambda layer 'double': its function is base64-encoded marshalled Python bytecode, "
+    "which Keras runs when loading the model (never decoded here)"
+)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
@@ -41,7 +42,7 @@ def test_text_one_line_per_file_and_a_tally(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_verbose_lists_findings_within_80_columns(capsys: pytest.CaptureFixture[str]) -> None:
-    code, lines, _ = run(capsys, str(FUNCTIONAL), "-v")
+    _, lines, _ = run(capsys, str(FUNCTIONAL), "-v")
     assert lines[1:4] == [
         "  error lambda-layer at double: Lambda layer 'double': its function is",
         "      base64-encoded marshalled Python bytecode, which Keras runs when loading",
@@ -55,7 +56,9 @@ def test_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     documents = [json.loads(line) for line in lines]
     assert [d["path"] for d in documents] == [str(FUNCTIONAL), str(COMPILED)]  # sorted by path
     assert documents[0] == {
-        "path": str(FUNCTIONAL), "format": "keras-zip", "keras_version": truth("functional")["runtime"]["keras"],
+        "path": str(FUNCTIONAL),
+        "format": "keras-zip",
+        "keras_version": truth("functional")["runtime"]["keras"],
         "findings": [{"code": "lambda-layer", "severity": "error", "message": LAMBDA_MESSAGE, "layer": "double"}],
     }
     assert list(documents[0]) == ["path", "format", "keras_version", "findings"]
@@ -80,13 +83,16 @@ def test_sarif(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    pytest.param([str(FUNCTIONAL)], 1, id="error"),
-    pytest.param([str(FUNCTIONAL), "--ignore", "lambda-layer"], 0, id="ignored"),
-    pytest.param([str(COMPILED), "--fail-on", "warning"], 0, id="info-only"),
-    pytest.param([str(FUNCTIONAL), "--select", "optimizer-state,custom-layer"], 0, id="selected-away"),
-    pytest.param([str(FIXTURES / "missing.h5")], 1, id="missing-file"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param([str(FUNCTIONAL)], 1, id="error"),
+        pytest.param([str(FUNCTIONAL), "--ignore", "lambda-layer"], 0, id="ignored"),
+        pytest.param([str(COMPILED), "--fail-on", "warning"], 0, id="info-only"),
+        pytest.param([str(FUNCTIONAL), "--select", "optimizer-state,custom-layer"], 0, id="selected-away"),
+        pytest.param([str(FIXTURES / "missing.h5")], 1, id="missing-file"),
+    ],
+)
 def test_exit_codes(capsys: pytest.CaptureFixture[str], argv: list[str], expected: int) -> None:
     assert run(capsys, *argv)[0] == expected
 
@@ -126,7 +132,9 @@ def test_unreadable_file_is_reported_and_the_scan_goes_on(tmp_path: Path, capsys
 
 def _folder(tmp_path: Path, count: int = 24) -> Path:
     """``count`` fixture model files side by side (the progress bar needs 20 or more)."""
-    sources = [p for runtime in ("k3", "tfk") for p in sorted((FIXTURES / runtime).iterdir()) if p.suffix in (".h5", ".keras")]
+    sources = [
+        p for runtime in ("k3", "tfk") for p in sorted((FIXTURES / runtime).iterdir()) if p.suffix in (".h5", ".keras")
+    ]
     for path in sources[:count]:
         shutil.copy(path, tmp_path / f"{path.parent.name}_{path.name}")
     return tmp_path
@@ -141,7 +149,9 @@ def test_jobs_do_not_change_the_output(tmp_path: Path, capsys: pytest.CaptureFix
     assert paths == sorted(paths) and len(paths) == 24
 
 
-def test_progress_bar_only_on_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_bar_only_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = _folder(tmp_path)
     assert run(capsys, str(folder), "--jobs", "1")[2] == ""  # stderr is not a terminal under pytest
 
@@ -168,7 +178,9 @@ def test_dask_scheduler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     distributed = pytest.importorskip("distributed")
     folder = _folder(tmp_path, 6)
     local = run(capsys, str(folder), "--json", "--jobs", "1")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         on_dask = run(capsys, str(folder), "--json", "--scheduler", cluster.scheduler_address)
     assert on_dask == local
 

@@ -15,13 +15,12 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from conftest import FIXTURES, truth, truth_arrays
 
 import kerasweights
 from kerasweights import remote
 from kerasweights.audit import audit_file
 from kerasweights.cli import main
-
-from conftest import FIXTURES, truth, truth_arrays
 
 PADDING = 8 * 1024 * 1024  # bytes no reader should fetch (format sniffing may probe a few blocks of them)
 
@@ -30,23 +29,30 @@ def leaf_weights_match_keras(model: kerasweights.Model, name: str = "rnn_seq") -
     arrays = truth_arrays(name)
     for entry in truth(name)["layers"]:
         for index in range(len(entry["weights"])):
-            np.testing.assert_array_equal(model.layer(entry["path"]).weights[index].read(), arrays[f"_weights/{entry['path']}/{index}"])
+            np.testing.assert_array_equal(
+                model.layer(entry["path"]).weights[index].read(), arrays[f"_weights/{entry['path']}/{index}"]
+            )
 
 
-@pytest.mark.parametrize(("source", "url"), [
-    pytest.param("s3://bucket/m.keras", True, id="s3"),
-    pytest.param("https://host/m.h5", True, id="https"),
-    pytest.param("memory://m.h5", True, id="memory"),
-    pytest.param("file:///tmp/m.h5", False, id="file"),
-    pytest.param("/tmp/m.h5", False, id="path"),
-    pytest.param("C:\\models\\m.h5", False, id="windows-path"),
-    pytest.param(Path("/tmp/m.h5"), False, id="pathlib"),
-])
+@pytest.mark.parametrize(
+    ("source", "url"),
+    [
+        pytest.param("s3://bucket/m.keras", True, id="s3"),
+        pytest.param("https://host/m.h5", True, id="https"),
+        pytest.param("memory://m.h5", True, id="memory"),
+        pytest.param("file:///tmp/m.h5", False, id="file"),
+        pytest.param("/tmp/m.h5", False, id="path"),
+        pytest.param("C:\\models\\m.h5", False, id="windows-path"),
+        pytest.param(Path("/tmp/m.h5"), False, id="pathlib"),
+    ],
+)
 def test_is_url(source: Any, url: bool) -> None:
     assert remote.is_url(source) is url
 
 
-@pytest.mark.parametrize("source", ["k3/rnn_seq.keras", "k3/rnn_seq.h5", "tfk/rnn_seq.h5", "variants/rnn_seq.deflate.keras"])
+@pytest.mark.parametrize(
+    "source", ["k3/rnn_seq.keras", "k3/rnn_seq.h5", "tfk/rnn_seq.h5", "variants/rnn_seq.deflate.keras"]
+)
 def test_memory_url_reads_what_keras_wrote(source: str) -> None:
     fsspec = pytest.importorskip("fsspec")
     url = f"memory://remote-test/{source}"
@@ -79,18 +85,26 @@ def test_the_model_keeps_its_handle_open_until_closed(monkeypatch: pytest.Monkey
 
 
 def test_file_urls_are_paths() -> None:
-    for path in (FIXTURES / "k3" / "rnn_seq.keras", FIXTURES / "variants" / "rnn_seq_dir", FIXTURES / "variants" / "rnn_seq.weights.json"):
+    for path in (
+        FIXTURES / "k3" / "rnn_seq.keras",
+        FIXTURES / "variants" / "rnn_seq_dir",
+        FIXTURES / "variants" / "rnn_seq.weights.json",
+    ):
         with kerasweights.open(path.as_uri()) as model:
             leaf_weights_match_keras(model)
 
 
 def test_missing_url() -> None:
     pytest.importorskip("fsspec")
-    with pytest.raises(kerasweights.KerasWeightsError, match=r"^memory://remote-test/nothing\.h5: no such file or directory$"):
+    with pytest.raises(
+        kerasweights.KerasWeightsError, match=r"^memory://remote-test/nothing\.h5: no such file or directory$"
+    ):
         kerasweights.open("memory://remote-test/nothing.h5")
 
 
-def test_without_fsspec_a_url_names_the_extra(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_fsspec_a_url_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "fsspec", None)  # import fsspec now raises ImportError
     problem = "this needs fsspec, which is not installed; install it with: pip install 'kerasweights[remote]'"
     with pytest.raises(kerasweights.KerasWeightsError) as caught:
@@ -124,7 +138,7 @@ def _handler(served: _Served) -> type[http.server.BaseHTTPRequestHandler]:
                 self.send_error(404)
             return data
 
-        def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+        def do_HEAD(self) -> None:
             data = self._file()
             if data is not None:
                 self.send_response(200)
@@ -132,7 +146,7 @@ def _handler(served: _Served) -> type[http.server.BaseHTTPRequestHandler]:
                 self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             data = self._file()
             if data is None:
                 return

@@ -39,22 +39,50 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "weights, HDF5 links, NaN/Inf, custom layers, shape mismatches and numeric health. "
         f"Check codes: {', '.join(CHECKS)} (see docs/audit.md).",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="model file, folder (searched recursively) or URL (needs kerasweights[remote])")
-    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text",
-                        help="text: one line per file and a tally; json: one object per line per file; sarif: SARIF 2.1.0")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="model file, folder (searched recursively) or URL (needs kerasweights[remote])",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text: one line per file and a tally; json: one object per line per file; sarif: SARIF 2.1.0",
+    )
     parser.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     parser.add_argument("-v", "--verbose", action="store_true", help="text: list every finding under its file")
-    parser.add_argument("--jobs", "-j", type=_jobs, default=0, metavar="N",
-                        help="worker processes (default 0: every CPU; 1: no workers)")
-    parser.add_argument("--fail-on", choices=("warning", "error"), default="error",
-                        help="exit 1 when a finding is at least this severe (default: error)")
-    parser.add_argument("--select", type=_codes, action="extend", metavar="CODES",
-                        help="run only these checks (comma-separated codes)")
-    parser.add_argument("--ignore", type=_codes, action="extend", metavar="CODES", default=None,
-                        help="skip these checks (comma-separated codes)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run on a Dask cluster (needs kerasweights[dask]); workers must see the same paths")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=_jobs,
+        default=0,
+        metavar="N",
+        help="worker processes (default 0: every CPU; 1: no workers)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("warning", "error"),
+        default="error",
+        help="exit 1 when a finding is at least this severe (default: error)",
+    )
+    parser.add_argument(
+        "--select", type=_codes, action="extend", metavar="CODES", help="run only these checks (comma-separated codes)"
+    )
+    parser.add_argument(
+        "--ignore",
+        type=_codes,
+        action="extend",
+        metavar="CODES",
+        default=None,
+        help="skip these checks (comma-separated codes)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster (needs kerasweights[dask]); workers must see the same paths",
+    )
     parser.set_defaults(run=run)
 
 
@@ -92,10 +120,13 @@ class _Tally:
 
     def lines(self) -> list[str]:
         total = sum(self.files.values())
-        files = f"Audited {total:,} file{'s' if total != 1 else ''}: {self.files['error']:,} with errors, " \
-                f"{self.files['warning']:,} with warnings, {self.files['ok']:,} ok"
+        files = (
+            f"Audited {total:,} file{'s' if total != 1 else ''}: {self.files['error']:,} with errors, "
+            f"{self.files['warning']:,} with warnings, {self.files['ok']:,} ok"
+        )
         counts = ", ".join(
-            f"{n:,} {s if n == 1 else _PLURAL[s]}" for s, n in sorted(self.findings.items(), key=lambda kv: -severity_rank(kv[0]))
+            f"{n:,} {s if n == 1 else _PLURAL[s]}"
+            for s, n in sorted(self.findings.items(), key=lambda kv: -severity_rank(kv[0]))
         )
         return [files, f"Findings: {counts}"]
 
