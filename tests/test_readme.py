@@ -28,3 +28,9 @@ def test_quick_start_output_is_real(capsys, monkeypatch):
     assert main(["summary", model]) == 0
     out = capsys.readouterr().out.rstrip()
     assert out in README
+
+
+def test_weights_example_is_real(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["weights", "fixtures/k3/rnn_seq.keras", "--split", "--layer", "enc_gru"]) == 0
+    assert capsys.readouterr().out.rstrip() in README
