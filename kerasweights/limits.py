@@ -24,6 +24,10 @@ class Limits:
     """Largest config or metadata JSON document."""
     max_json_depth: int = 200
     """Deepest nesting of lists and objects in a JSON document."""
+    max_json_items: int = 2_000_000
+    """Most values in a JSON document (counted as commas and opening brackets; Keras's
+    EfficientNetB7 config has about 48,000). Bounds parsing time and memory: 64 MiB of
+    ``{},{},...`` would take 1.5 GB and seconds to parse."""
     max_array_bytes: int = 4 * GiB
     """Largest single weight array read into memory."""
     max_members: int = 100_000

@@ -174,12 +174,21 @@ class Layer:
             return {w.name: Matrix(w.name, self.path, w, ()) for w in self.weights}
         shapes = {w.name: w.shape for w in self.weights}
         config = {**self.config, "name": self.path}
-        parts: list[Part] = self.rule.split(config, shapes, self.context)
-        var_meanings = {v.name: v.meaning for v in self.rule.variables(self.config, self.context)}
-        return {
-            p.name: Matrix(p.name, self.path, by_name[p.var], p.index, p.meaning or var_meanings.get(p.var, ""), p.gate)
-            for p in parts
-        }
+        try:
+            parts: list[Part] = self.rule.split(config, shapes, self.context)
+            var_meanings = {v.name: v.meaning for v in self.rule.variables(self.config, self.context)}
+            return {
+                p.name: Matrix(p.name, self.path, by_name[p.var], p.index, p.meaning or var_meanings.get(p.var, ""), p.gate)
+                for p in parts
+            }
+        except LayoutError:
+            raise
+        except (IndexError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            # A damaged file can give a stored array any rank and a config any value.
+            raise LayoutError(
+                f"layer {self.path!r} ({self.class_name}): stored shapes {', '.join(map(str, shapes.values()))} "
+                f"do not fit its layout ({type(exc).__name__}: {exc})"
+            ) from None
 
 
 class Model:

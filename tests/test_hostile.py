@@ -305,6 +305,28 @@ def zeroed_global_heap(tmp: Path) -> tuple[Path, None]:
     return tmp / "model.h5", None
 
 
+def looping_local_heap(tmp: Path) -> tuple[Path, None]:
+    """Point a local heap's free block (group link names) at itself: libhdf5 would loop, allocating."""
+    data = bytearray(LEGACY.read_bytes())
+    heap = data.find(b"HEAP")
+    free = int.from_bytes(data[heap + 16 : heap + 24], "little")
+    block = int.from_bytes(data[heap + 24 : heap + 32], "little")
+    assert free != 1  # (1 ends the list)
+    data[block + free : block + free + 8] = free.to_bytes(8, "little")
+    (tmp / "model.h5").write_bytes(data)
+    return tmp / "model.h5", None
+
+
+def damaged_attribute_type(tmp: Path) -> tuple[Path, Path]:
+    """One bit makes the vlen string type of a ``vars`` group's ``name`` attribute a vlen sequence:
+    h5py 3.16 then reads it through a conversion that writes to the file, and segfaults."""
+    data = bytearray((FIXTURES / "k3/rnn_seq.weights.h5").read_bytes())
+    at = data.find(b"name\x00\x00\x00\x00\x19\x01")  # the attribute's name, then its datatype
+    data[at + 9] = 0x03
+    (tmp / "model.weights.h5").write_bytes(data)
+    return tmp / "model.weights.h5", FIXTURES / "k3/rnn_seq.json"
+
+
 def polyglot(tmp: Path) -> tuple[Path, None]:
     """A real HDF5 model with a real .keras appended: h5py and zipfile each see a model."""
     path = tmp / "both.keras"
@@ -445,6 +467,8 @@ OPEN_FAILS = [
     case("json-100MB-keras", big_config_keras, LimitExceededError,
          "zip member 'config.json' declares 104,857,600 bytes, over the limit of 67,108,864"),
     case("json-100MB-directory", big_config_dir, LimitExceededError, "config.json is 104,857,600 bytes, over the limit of 67,108,864"),
+    case("json-2.1-million-values", lambda t: (keras_with(t, config_json=b"[" + b"{}," * 2_100_000 + b"{}]"), None),
+         LimitExceededError, "config.json holds about 4,200,002 values, over the limit of 2,000,000"),
     case("json-not-utf8", lambda t: (keras_with(t, config_json=b'{"name": "\xff"}'), None), ConfigError,
          "config.json is not UTF-8 text (byte 10)"),
     case("json-5000-digit-integer", lambda t: (keras_with(t, config_json=b'{"a": ' + b"9" * 5000 + b"}"), None), ConfigError,
@@ -479,6 +503,10 @@ OPEN_FAILS = [
          f"/{LEGACY_KERNEL} is an HDF5 soft link to '/model_weights/head/rnn_seq/head/bias'; links are never followed"),
     case("zeroed-global-heap", zeroed_global_heap, CorruptFileError,
          "HDF5 global heap at byte 2,048 is damaged (an object of size 0 that would make libhdf5 loop forever)"),
+    case("local-heap-free-list-loops", looping_local_heap, CorruptFileError,
+         "HDF5 local heap at byte 680 is damaged (its free list loops, which libhdf5 would follow forever)"),
+    case("attribute-type-damaged", damaged_attribute_type, CorruptFileError,
+         "attribute 'name' of '/vars' is not text (HDF5 type class 9)"),
     # what the file is
     case("zip-and-hdf5-polyglot", polyglot, UnsupportedFormatError,
          "file is both an HDF5 file and a zip archive; refusing an ambiguous file"),
@@ -592,6 +620,36 @@ def test_huge_declared_shape_is_summarised_without_reading(tmp_path, capsys):
         assert kernel.shape == (10**6, 10**6) and not kernel.array.is_loaded
     assert main(["summary", str(path)]) == 0
     assert "1000000x1000000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("shape", [pytest.param("diamonds", id="2**40-paths"), pytest.param("cycle", id="group-inside-itself")])
+def test_hard_link_graphs_are_walked_once(tmp_path, shape):
+    """Hard links can make a group its own child, or give 40 nested groups 2**40 paths."""
+
+    def edit(f: h5py.File) -> None:
+        groups = [f.create_group("layers/zz_graph")] + [f.create_group(f"graph/g{i}") for i in range(40)]
+        for upper, lower in zip(groups, groups[1:]):
+            upper["a"] = upper["b"] = lower
+        groups[-1].create_group("vars")["0"] = np.zeros(3, "f4")
+        if shape == "cycle":
+            groups[1]["again"] = groups[0]
+
+    path = edit_h5(VARIANTS / "rnn_seq_dir" / "model.weights.h5", tmp_path / "model.weights.h5", edit)
+    with kerasweights.open(path, config=FIXTURES / "k3/rnn_seq.json") as model:
+        exercise(model)
+        assert model.total_params == truth("rnn_seq")["count_params"]
+
+
+def test_stored_array_of_the_wrong_rank_is_a_layout_error(tmp_path):
+    def edit(f: h5py.File) -> None:
+        del f["layers/gru/cell/vars/1"]
+        f["layers/gru/cell/vars/1"] = np.float32(1.0)  # recurrent_kernel as a scalar
+
+    path = edit_h5(VARIANTS / "rnn_seq_dir" / "model.weights.h5", tmp_path / "model.weights.h5", edit)
+    with kerasweights.open(path) as model:  # no config: the layers are inferred from the arrays
+        with pytest.raises(LayoutError) as info:
+            model.matrices()
+    assert_clean(info.value, path, "layer 'enc_gru' (GRU): stored shapes (6, 15), (), (2, 15) do not fit its layout (IndexError")
 
 
 # -- limits are configurable ----------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from typing import IO, Any
@@ -12,8 +11,8 @@ import numpy as np
 
 from ..errors import CorruptFileError, KerasWeightsError, LimitExceededError, UnsafeContentError
 from ..limits import Limits
+from ._h5guard import HDF5_SIGNATURE, HeapGuard  # noqa: F401  (HDF5_SIGNATURE: used by sniff)
 
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 # Filters that ship inside libhdf5; any other id would make HDF5 search
 # HDF5_PLUGIN_PATH for a shared library, i.e. load code named by the file.
@@ -31,12 +30,16 @@ def open_h5(source: str | os.PathLike[str] | IO[bytes]) -> h5py.File:
         file: IO[bytes] = open(source, "rb", buffering=0) if owned else source  # type: ignore[arg-type]  # noqa: SIM115
     except OSError as exc:
         raise CorruptFileError(f"cannot open as HDF5 ({exc.strerror or exc})") from None
-    guard = HeapGuard(file, owned)
+    guard = None
     try:
+        guard = HeapGuard(file, owned)
         h5 = _GuardedH5File(guard, "r", locking=False)
     except (OSError, ValueError, OverflowError, RuntimeError, SystemError) as exc:
         # OverflowError: h5py's file-object driver handed an absurd address from a damaged file
-        guard.close()
+        if guard is not None:
+            guard.close()
+        elif owned:
+            file.close()
         if isinstance(exc, CorruptFileError):
             raise
         raise CorruptFileError(f"cannot open as HDF5 ({_reason(exc)})") from None
@@ -57,105 +60,9 @@ class _GuardedH5File(h5py.File):
                 self.guard.close()
 
 
-_GCOL = b"GCOL"
-_U64 = (1 << 64) - 1
-
-
-class HeapGuard(io.RawIOBase):
-    """The file under libhdf5, checking each global heap collection as libhdf5 loads it.
-
-    libhdf5 (2.0 and older) decodes a collection object by object, stepping by each
-    object's declared size; a step of 0 (a zeroed region makes one) never ends, so a
-    damaged file hangs the process. h5py's file-object driver hands libhdf5's reads
-    through unchanged, and a collection is always read from its first byte, so a read
-    that starts with ``GCOL`` is walked here first, the way libhdf5 will walk it.
-    """
-
-    def __init__(self, file: IO[bytes], owned: bool) -> None:
-        super().__init__()
-        self._file = file
-        self._owned = owned
-        self._length_size = _length_size(file)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        start = self._file.tell()
-        got = self._file.readinto(view) or 0  # type: ignore[attr-defined]
-        if got < len(view):
-            view[got:] = bytes(len(view) - got)  # h5py ignores short reads: make the rest defined
-        if view[:4] == _GCOL:
-            self._check_heap(view, start)
-        return got
-
-    def _check_heap(self, view: memoryview, start: int) -> None:
-        header = 8 + self._length_size
-        size = int.from_bytes(view[8:header], "little") if len(view) >= header else 0
-        if size <= len(view):
-            _check_heap(view, start, self._length_size)
-            return
-        # libhdf5 read the first 4 KiB and reads the rest next: check the whole collection now
-        end = self._file.seek(0, io.SEEK_END)
-        if start + size <= end:  # (past the end, libhdf5 refuses it itself)
-            self._file.seek(start)
-            _check_heap(memoryview(self._file.read(size)), start, self._length_size)
-        self._file.seek(start + len(view))
-
-    def close(self) -> None:
-        if self._owned and not self.closed:
-            self._file.close()
-        super().close()
-
-
-def _length_size(file: IO[bytes]) -> int:
-    """The superblock's "size of lengths" (8 in every file h5py writes)."""
-    end = file.seek(0, io.SEEK_END)
-    offset = 0
-    while offset + 16 <= end:
-        file.seek(offset)
-        head = file.read(16)
-        if head[:8] == HDF5_SIGNATURE:
-            size = head[14] if head[8] < 2 else head[10]
-            return size if size in (2, 4, 8) else 8
-        offset = offset * 2 if offset else 512
-    return 8
-
-
-def _check_heap(heap: memoryview, address: int, length_size: int) -> None:
-    """Walk a global heap collection as libhdf5 does; refuse one it would never finish."""
-    header = 8 + length_size  # signature, version, 3 reserved bytes, collection size
-    if len(heap) < header or heap[4] != 1:
-        return  # libhdf5 refuses other versions itself
-    size = int.from_bytes(heap[8:header], "little")
-    if size > len(heap):
-        return  # only the header is used from this read; libhdf5 reads the whole collection next
-    p = header
-    while p + header <= size:  # object header: index, reference count, 4 reserved bytes, size
-        index = int.from_bytes(heap[p : p + 2], "little")
-        obj_size = int.from_bytes(heap[p + 8 : p + header], "little")
-        step = obj_size if index == 0 else (header + ((obj_size + 7) & _U64) // 8 * 8) & _U64
-        if step == 0:
-            raise CorruptFileError(
-                f"HDF5 global heap at byte {address:,} is damaged "
-                "(an object of size 0 that would make libhdf5 loop forever)"
-            )
-        if p + step > size:
-            return  # libhdf5 stops: "ran off end of input buffer"
-        p += step
-
-
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KerasWeightsError):  # raised by HeapGuard under libhdf5
+        return exc.problem
     text = str(exc).split("\n")[0]
     # h5py's messages look like "Unable to synchronously open file (file signature not found)"
     if "(" in text and text.endswith(")"):
@@ -180,11 +87,11 @@ def read_str_list(node: h5py.Group, name: str) -> list[str] | None:
     attrs = node.attrs
     try:
         if name in attrs:
-            chunks = [attrs[name]]
+            chunks = [_attr(node, name)]
         elif f"{name}0" in attrs:
             chunks = []
             while f"{name}{len(chunks)}" in attrs:
-                chunks.append(attrs[f"{name}{len(chunks)}"])
+                chunks.append(_attr(node, f"{name}{len(chunks)}"))
         else:
             return None
     except (OSError, KeyError, TypeError) as exc:
@@ -198,12 +105,27 @@ def read_str_list(node: h5py.Group, name: str) -> list[str] | None:
     return out
 
 
+_TEXT_OR_NUMBERS = {h5py.h5t.STRING, h5py.h5t.INTEGER, h5py.h5t.FLOAT}
+
+
+def _attr(node: h5py.Group | h5py.File, name: str) -> Any:
+    """An attribute's value, once its type is one Keras writes (text, or numbers for an empty list).
+
+    A damaged type can be worse than unreadable: h5py 3.16 reads a variable-length sequence
+    attribute through a conversion that makes libhdf5 write to the file, and crash.
+    """
+    kind = node.attrs.get_id(name).get_type().get_class()
+    if kind not in _TEXT_OR_NUMBERS:
+        raise CorruptFileError(f"attribute {name!r} of {node.name!r} is not text (HDF5 type class {kind})")
+    return node.attrs[name]
+
+
 def attr_str(node: h5py.Group | h5py.File, name: str) -> str | None:
     """A scalar string attribute, or ``None`` when absent."""
     try:
         if name not in node.attrs:
             return None
-        return decode(node.attrs[name])
+        return decode(_attr(node, name))
     except (OSError, KeyError, TypeError) as exc:
         raise CorruptFileError(f"cannot read attribute {name!r} ({_reason(exc)})") from None
 
@@ -256,8 +178,12 @@ def children(group: h5py.Group) -> Iterator[tuple[str, h5py.Group | h5py.Dataset
 def links_outside(root: h5py.Group) -> list[str]:
     """Describe every soft/external link, external-storage or virtual dataset under ``root``."""
     found: list[str] = []
+    seen: set[object] = set()  # hard links can make a group appear twice, or inside itself
 
     def walk(group: h5py.Group) -> None:
+        if group.id in seen:
+            return
+        seen.add(group.id)
         try:
             names = list(group.keys())
         except (OSError, ValueError, TypeError):

@@ -18,6 +18,9 @@ def load_json(data: bytes | str, what: str, limits: Limits) -> Any:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    items = data.count(",") + data.count("[") + data.count("{")  # (an upper bound: also counts inside strings)
+    if items > limits.max_json_items:
+        raise LimitExceededError(f"{what} holds about {items:,} values, over the limit of {limits.max_json_items:,}")
     _check_depth(data, what, limits.max_json_depth)
     try:
         return json.loads(data)

@@ -32,9 +32,13 @@ def read_vars_tree(root: h5py.Group, limits: Limits, into: VarsStorage | None = 
     """
     storage = into or VarsStorage(groups={})
     optimizer_bytes = 0
+    seen: set[object] = set()  # hard links can make a group appear twice, or inside itself
 
     def walk(group: h5py.Group, path: str) -> None:
         nonlocal optimizer_bytes
+        if group.id in seen:
+            return
+        seen.add(group.id)
         for name, node in _hdf5.children(group):
             if not isinstance(node, h5py.Group):
                 continue

@@ -69,11 +69,15 @@ def _read_layers(weights: h5py.Group, limits: Limits) -> LegacyStorage:
     return LegacyStorage(layer_names=layer_names, layers=layers)
 
 
-def _group_bytes(group: h5py.Group) -> int:
+def _group_bytes(group: h5py.Group, seen: set[object] | None = None) -> int:
+    seen = set() if seen is None else seen  # hard links can make a group appear twice, or inside itself
+    if group.id in seen:
+        return 0
+    seen.add(group.id)
     total = 0
     for _, node in _hdf5.children(group):
         if isinstance(node, h5py.Dataset):
             total += int(node.size) * node.dtype.itemsize
         elif isinstance(node, h5py.Group):
-            total += _group_bytes(node)
+            total += _group_bytes(node, seen)
     return total

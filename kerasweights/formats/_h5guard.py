@@ -1,0 +1,160 @@
+"""The file object under libhdf5: damaged heaps that would hang libhdf5 are refused first.
+
+libhdf5 (2.0 and older) trusts two lists it decodes from the file and never ends on some
+damaged ones: the objects of a global heap collection (``GCOL``: variable-length strings,
+i.e. every Keras attribute), walked by each object's declared size, where a size of 0 does
+not advance; and the free list of a local heap (``HEAP``: the link names of a group),
+where a cycle never ends. A zeroed region or a flipped bit makes either, and the process
+hangs inside C where no signal reaches it.
+
+h5py's file-object driver passes libhdf5's reads through unchanged (no read-ahead, no
+merging), and libhdf5 reads both structures from their first byte, so :class:`HeapGuard`
+recognises them by signature at the start of a read and walks them as libhdf5 will,
+before handing the bytes over.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import IO, Any
+
+from ..errors import CorruptFileError
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_GCOL = b"GCOL"
+_HEAP = b"HEAP"
+_U64 = (1 << 64) - 1
+_FREE_NULL = 1  # the end of a local heap's free list
+_MAX_FREE_BLOCKS = 100_000  # real free lists hold a block or two
+
+
+class HeapGuard(io.RawIOBase):
+    """A read-only file for h5py that checks heaps as libhdf5 loads them."""
+
+    def __init__(self, file: IO[bytes], owned: bool) -> None:
+        super().__init__()
+        self._file = file
+        self._owned = owned
+        self._end = file.seek(0, io.SEEK_END)
+        self._base, self._addr_size, self._length_size = _superblock(file, self._end)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        start = self._file.tell()
+        got = self._file.readinto(view) or 0  # type: ignore[attr-defined]
+        if got < len(view):
+            view[got:] = bytes(len(view) - got)  # h5py ignores short reads: make the rest defined
+        signature = view[:4]
+        if signature == _GCOL:
+            self._check_global_heap(view, start)
+        elif signature == _HEAP:
+            self._check_local_heap(view, start)
+        return got
+
+    def close(self) -> None:
+        if self._owned and not self.closed:
+            self._file.close()
+        super().close()
+
+    def _read_at(self, pos: int, size: int) -> memoryview | None:
+        """``size`` bytes at ``pos``, or None past the end (libhdf5 refuses those itself)."""
+        if pos + size > self._end:
+            return None
+        here = self._file.tell()
+        self._file.seek(pos)
+        data = self._file.read(size)
+        self._file.seek(here)
+        return memoryview(data)
+
+    def _check_global_heap(self, view: memoryview, start: int) -> None:
+        header = 8 + self._length_size  # signature, version, 3 reserved bytes, collection size
+        if len(view) < header or view[4] != 1:
+            return  # libhdf5 refuses other versions itself
+        size = int.from_bytes(view[8:header], "little")
+        # libhdf5 reads the first 4 KiB, then the rest of a bigger collection: check it whole now
+        heap = view if size <= len(view) else self._read_at(start, size)
+        if heap is not None:
+            _walk_global_heap(heap[:size], start, self._length_size)
+
+    def _check_local_heap(self, view: memoryview, start: int) -> None:
+        size_of = self._length_size
+        prefix = 8 + 2 * size_of + self._addr_size  # signature, version, reserved, sizes, address
+        if len(view) < prefix or view[4] != 0:
+            return  # libhdf5 refuses other versions itself
+        size = int.from_bytes(view[8 : 8 + size_of], "little")
+        free = int.from_bytes(view[8 + size_of : 8 + 2 * size_of], "little")
+        address = int.from_bytes(view[8 + 2 * size_of : prefix], "little")
+        if free == _FREE_NULL or free >= size:
+            return  # empty free list, or one libhdf5 refuses itself
+        block = self._read_at(self._base + address, size)
+        if block is not None:
+            _walk_free_list(block, free, size_of, start)
+
+
+def _superblock(file: IO[bytes], end: int) -> tuple[int, int, int]:
+    """Where the superblock is (addresses count from there), and its address and length sizes."""
+    offset = 0
+    while offset + 16 <= end:  # libhdf5 looks at 0, 512, 1024, 2048, ...
+        file.seek(offset)
+        head = file.read(16)
+        if head[:8] == HDF5_SIGNATURE:
+            addr_size, length_size = (head[13], head[14]) if head[8] < 2 else (head[9], head[10])
+            return offset, _size(addr_size), _size(length_size)
+        offset = offset * 2 if offset else 512
+    return 0, 8, 8
+
+
+def _size(value: int) -> int:
+    return value if value in (2, 4, 8) else 8  # (libhdf5 refuses other sizes)
+
+
+def _walk_global_heap(heap: memoryview, address: int, length_size: int) -> None:
+    """Step through a collection's objects as libhdf5 does; refuse a step of 0."""
+    header = 8 + length_size  # an object's: index, reference count, 4 reserved bytes, size
+    size = len(heap)
+    p = header
+    while p + header <= size:
+        index = int.from_bytes(heap[p : p + 2], "little")
+        obj_size = int.from_bytes(heap[p + 8 : p + header], "little")
+        step = obj_size if index == 0 else (header + ((obj_size + 7) & _U64) // 8 * 8) & _U64
+        if step == 0:
+            raise CorruptFileError(
+                f"HDF5 global heap at byte {address:,} is damaged "
+                "(an object of size 0 that would make libhdf5 loop forever)"
+            )
+        if p + step > size:
+            return  # libhdf5 stops: "ran off end of input buffer"
+        p += step
+
+
+def _walk_free_list(block: memoryview, free: int, length_size: int, address: int) -> None:
+    """Follow a local heap's free list as libhdf5 does; refuse one that loops or overruns."""
+    size = len(block)
+    node = 2 * length_size  # a free block starts with: offset of the next one, its own size
+    for _ in range(min(size // node + 1, _MAX_FREE_BLOCKS)):
+        if free == _FREE_NULL:
+            return
+        if free >= size:
+            return  # libhdf5: "bad heap free list"
+        if free + node > size:
+            raise CorruptFileError(f"HDF5 local heap at byte {address:,} is damaged (a free block past its end)")
+        following = int.from_bytes(block[free : free + length_size], "little")
+        if following == 0 or free + int.from_bytes(block[free + length_size : free + node], "little") > size:
+            return  # libhdf5 refuses these itself
+        free = following
+    if free != _FREE_NULL:
+        raise CorruptFileError(
+            f"HDF5 local heap at byte {address:,} is damaged (its free list loops, which libhdf5 would follow forever)"
+        )
