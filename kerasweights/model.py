@@ -81,9 +81,9 @@ class Matrix:
         return f"{self.weight.name}[{', '.join(_fmt_index(i) for i in self.index)}]"
 
     def read(self) -> np.ndarray:
-        """The values: a read-only view into the stored array."""
-        # The trailing Ellipsis keeps a view even for scalars (a[()] would copy to a numpy scalar).
-        return self.weight.read()[(*self.index, Ellipsis)]
+        """The values, read-only: a view into the stored array once that is loaded
+        (``weight.read()``), otherwise only this part is read from the file."""
+        return self.weight.array.read_part(self.index)
 
 
 def _fmt_index(i: int | slice) -> str:

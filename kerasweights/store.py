@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-Reader = Callable[[], np.ndarray]
+Index = tuple[int | slice, ...]
+Reader = Callable[[Index], np.ndarray]  # reads ``array[index]``; ``()`` is the whole array
 
 
 @dataclass(eq=False)
@@ -38,10 +39,21 @@ class StoredArray:
     def read(self) -> np.ndarray:
         """The array's values (read from the file on first call)."""
         if self._value is None:
-            value = self._reader()
+            value = self._reader(())
             value.flags.writeable = False  # views handed to users must not alter the cache
             self._value = value
         return self._value
+
+    def read_part(self, index: Index) -> np.ndarray:
+        """``values[index]``: a view when the array is loaded, else only that part is read.
+
+        Reading one gate of a big kernel then costs the gate's size in memory, not the kernel's.
+        """
+        if self._value is not None or not index:
+            return self.read()[(*index, Ellipsis)]  # Ellipsis: a view even for scalars
+        value = self._reader(index)
+        value.flags.writeable = False
+        return value
 
     @property
     def is_loaded(self) -> bool:

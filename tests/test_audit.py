@@ -324,9 +324,9 @@ def test_structure_checks_read_no_values_and_numeric_checks_read_each_array_once
     reads: list[str] = []
     original = _hdf5.read_dataset
 
-    def counting(ds: h5py.Dataset, limits: Any) -> np.ndarray:
+    def counting(ds: h5py.Dataset, limits: Any, index: Any = ()) -> np.ndarray:
         reads.append(ds.name)
-        return original(ds, limits)
+        return original(ds, limits, index)
 
     monkeypatch.setattr(_hdf5, "read_dataset", counting)
     path = FIXTURES / "k3" / "functional.keras"

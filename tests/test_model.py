@@ -76,8 +76,11 @@ def test_class_based_storage_names_map_back_to_layer_names():
 def test_weights_are_read_lazily():
     with kerasweights.open(FIXTURES / "k3" / "rnn_seq.keras") as m:
         assert not any(w.array.is_loaded for w in m.weights())
-        m.layer("enc_gru").matrix("kernel_z").read()
+        gate = m.layer("enc_gru").matrix("kernel_z").read()  # reads only its columns
+        assert not any(w.array.is_loaded for w in m.weights())
+        kernel = m.layer("enc_gru").weight("kernel").read()
         assert [w.key for w in m.weights() if w.array.is_loaded] == ["enc_gru/kernel"]
+        np.testing.assert_array_equal(gate, kernel[:, :5])
 
 
 def test_unknown_layer_lists_the_valid_paths():

@@ -68,11 +68,12 @@ def data_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for method in ("__getitem__", "read_direct", "__array__", "__iter__"):
         monkeypatch.setattr(h5py.Dataset, method, spy(f"h5py.Dataset.{method}", getattr(h5py.Dataset, method)))
     monkeypatch.setattr(StoredArray, "read", spy("StoredArray.read", StoredArray.read))
+    monkeypatch.setattr(StoredArray, "read_part", spy("StoredArray.read_part", StoredArray.read_part))
     original_read_dataset = _hdf5.read_dataset
 
-    def read_dataset(ds: h5py.Dataset, limits: Any) -> np.ndarray:
+    def read_dataset(ds: h5py.Dataset, limits: Any, index: Any = ()) -> np.ndarray:
         calls.append(f"read_dataset {ds.name}")
-        return original_read_dataset(ds, limits)
+        return original_read_dataset(ds, limits, index)
 
     monkeypatch.setattr(_hdf5, "read_dataset", read_dataset)
     return calls
@@ -279,7 +280,7 @@ def test_compressed_member_is_inflated_to_a_temporary_file(opened_on: list[Any])
     assert source.closed
 
 
-# -- 3. matrices are views -------------------------------------------------------------------------
+# -- 3. matrices are views once the stored array is loaded; partial reads before -------------------
 
 
 @pytest.mark.parametrize(("path", "config"), every_file())
@@ -288,11 +289,24 @@ def test_matrices_are_read_only_views_of_the_stored_array(path: Path, config: Pa
         matrices = model.matrices()
         assert matrices
         for key, matrix in matrices.items():
-            values = matrix.read()
             stored = matrix.weight.read()
+            values = matrix.read()
             assert np.shares_memory(values, stored), key
             assert not values.flags.writeable, key
             assert matrix.weight.read() is stored, f"{key}: the stored array was read twice"
+
+
+@pytest.mark.parametrize(("path", "config"), every_file())
+def test_one_matrix_reads_only_its_part(path: Path, config: Path | None) -> None:
+    with kerasweights.open(path, config=config) as model:
+        for key, matrix in model.matrices().items():
+            if not matrix.index:
+                continue  # the whole stored array: loading it is reading just this matrix
+            values = matrix.read()
+            assert not matrix.weight.array.is_loaded, f"{key}: the whole stored array was loaded"
+            assert values.shape == matrix.shape and not values.flags.writeable, key
+            np.testing.assert_array_equal(values, matrix.weight.read()[(*matrix.index, Ellipsis)])
+            matrix.weight.array._value = None  # noqa: SLF001 - forget it again for the next matrix
 
 
 # -- 4. import cost --------------------------------------------------------------------------------

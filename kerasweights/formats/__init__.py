@@ -23,7 +23,7 @@ import h5py
 
 from ..errors import ConfigError, CorruptFileError, KerasWeightsError, UnsupportedFormatError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..store import Reader, StoredArray
+from ..store import Index, Reader, StoredArray
 from . import _hdf5, _zip, keras_v3, legacy_h5
 from ._json import load_json
 from ._raw import LegacyStorage, RawModel, Storage, VarsStorage
@@ -120,9 +120,9 @@ def _guard_readers(raw: RawModel) -> None:
 def _guarded(array: StoredArray, path: str) -> Reader:
     inner = array._reader  # noqa: SLF001
 
-    def read() -> Any:
+    def read(index: Index) -> Any:
         try:
-            return inner()
+            return inner(index)
         except KerasWeightsError as exc:
             raise exc.with_path(path) from None
         except BAD_CONTENT as exc:

@@ -243,8 +243,8 @@ def dtype_name(ds: h5py.Dataset) -> str:
     return str(ds.dtype)
 
 
-def read_dataset(ds: h5py.Dataset, limits: Limits) -> np.ndarray:
-    """Read a whole dataset after checking its storage and declared size."""
+def read_dataset(ds: h5py.Dataset, limits: Limits, index: tuple[int | slice, ...] = ()) -> np.ndarray:
+    """Read a dataset (or ``ds[index]``) after checking its storage and declared size."""
     if not ds.id.valid:
         raise KerasWeightsError("the model is closed; read weights before closing it")
     problem = dataset_problem(ds)
@@ -258,7 +258,7 @@ def read_dataset(ds: h5py.Dataset, limits: Limits) -> np.ndarray:
             f"dataset {ds.name} declares {nbytes:,} bytes, over the limit of {limits.max_array_bytes:,}"
         )
     try:
-        data = ds[()]
+        data = ds[index] if index else ds[()]
     except (OSError, ValueError, TypeError) as exc:
         raise CorruptFileError(f"cannot read dataset {ds.name} ({_reason(exc)})") from None
     data = np.asarray(data)

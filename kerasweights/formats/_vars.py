@@ -16,7 +16,7 @@ def stored_array(ds: h5py.Dataset, stored_name: str, limits: Limits) -> StoredAr
         stored_name=stored_name,
         shape=tuple(int(n) for n in ds.shape),
         dtype=_hdf5.dtype_name(ds),
-        _reader=lambda: _hdf5.read_dataset(ds, limits),
+        _reader=lambda index: _hdf5.read_dataset(ds, limits, index),
     )
 
 
