@@ -65,3 +65,7 @@ class NotFoundError(KerasWeightsError, KeyError):
 
 class UnsupportedLayerError(KerasWeightsError, ValueError):
     """An operation (trace, torch export) that a layer's config cannot express."""
+
+
+class TraceInputError(KerasWeightsError, ValueError):
+    """An input, initial state or mask array that does not fit the traced layer."""

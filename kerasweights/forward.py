@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from . import activations
-from .errors import UnsupportedLayerError
+from .errors import TraceInputError, UnsupportedLayerError
 from .model import Layer, Model
-from .trace import RECURRENT, TraceInputError, merge, trace
+from .trace import RECURRENT, merge, trace
 
 Array = np.ndarray
 Flow = tuple[Array, "Array | None"]  # a tensor and its Keras mask (bool (batch, time)) or None

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import activations
 from .activations import Activation
-from .errors import KerasWeightsError, UnsupportedLayerError
+from .errors import TraceInputError, UnsupportedLayerError
 from .layouts import family
 from .model import Layer
 
@@ -36,10 +36,6 @@ OUTPUTS = {
 }
 STATES = {"SimpleRNN": ("h",), "GRU": ("h",), "LSTM": ("h", "c")}
 MERGE_MODES = ("concat", "sum", "ave", "mul")
-
-
-class TraceInputError(KerasWeightsError, ValueError):
-    """An input, initial state or mask array that does not fit the traced layer."""
 
 
 @dataclass

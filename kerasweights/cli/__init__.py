@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import KerasWeightsError, NotFoundError
+from ..errors import KerasWeightsError, NotFoundError, TraceInputError, UnsupportedLayerError
 from . import _commands
 
 EXIT_OK = 0
@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.run(args))
-    except NotFoundError as exc:
+    except (NotFoundError, UnsupportedLayerError, TraceInputError) as exc:
+        # The file was read: what was asked of it (a name, an operation, an input) does not fit.
         if args.debug:
             raise
         print(f"kerasweights: error: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from .. import __version__, exporting
 from ..errors import KerasWeightsError
 from ..model import Model
 from ._common import add_input, open_model
-from ._output import error, warn
+from ._output import WIDTH, error, warn
 from ._progress import Progress
 
 
@@ -65,14 +66,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _constructor_lines(layer_path: str, constructor: str) -> str:
+    """``path: torch.nn.X(a=1, ...)`` wrapped at 80 columns after commas: still valid Python to paste."""
+    head, args = constructor.split("(", 1)
+    prefix = f"{layer_path}: {head}("
+    lines = textwrap.wrap(args, WIDTH - len(prefix), break_long_words=False, break_on_hyphens=False)
+    if len(prefix) > WIDTH // 2 or not lines:
+        return prefix + args
+    return prefix + ("\n" + " " * len(prefix)).join(lines)
+
+
 def _torch_tensors(model: Model, args: argparse.Namespace) -> dict[str, np.ndarray]:
     """Tensors of every module ``to_torch`` converts; prints each module and its warnings."""
     from ..torch_export import to_torch  # imported here: only --to pytorch needs it
 
     tensors: dict[str, np.ndarray] = {}
     for module in to_torch(model, layer=args.layer, force=args.force):
-        kwargs = ", ".join(f"{k}={v!r}" for k, v in module.kwargs.items())
-        print(f"{module.layer_path}: torch.nn.{module.module}({kwargs})")
+        print(_constructor_lines(module.layer_path, module.constructor()))
         for message in module.warnings:
             warn(message)
         clash = sorted(set(tensors) & set(module.tensors))

@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, KerasWeightsError, UnsafeContentError, UnsupportedLayerError
+from ..errors import CorruptFileError, KerasWeightsError, TraceInputError, UnsafeContentError, UnsupportedLayerError
 from ..model import Layer
-from ..trace import TraceInputError
 from ._common import add_input, open_model
 
 EXIT_USAGE = 2
