@@ -25,9 +25,35 @@ from .model import Layer, Matrix, Model, Weight
 
 __version__ = "0.1.0"
 
+# Imported on first use (PEP 562), so `import kerasweights` stays as cheap as numpy + h5py.
+_LAZY = {
+    "audit_file": "audit",
+    "audit_paths": "audit",
+    "FileReport": "audit",
+    "Finding": "_finding",
+    "compare": "compare",
+    "Comparison": "compare",
+    "to_torch": "torch_export",
+    "layer_to_torch": "torch_export",
+    "TorchModule": "torch_export",
+    "TraceInputError": "errors",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kerasweights' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
 __all__ = [
+    "Comparison",
     "ConfigError",
     "CorruptFileError",
+    "FileReport",
+    "Finding",
     "KerasWeightsError",
     "Layer",
     "LayoutError",
@@ -36,10 +62,17 @@ __all__ = [
     "Matrix",
     "Model",
     "NotFoundError",
+    "TorchModule",
+    "TraceInputError",
     "UnsafeContentError",
     "UnsupportedFormatError",
     "UnsupportedLayerError",
     "Weight",
     "__version__",
+    "audit_file",
+    "audit_paths",
+    "compare",
+    "layer_to_torch",
     "open",
+    "to_torch",
 ]
