@@ -26,12 +26,12 @@ from .model import Layer, Matrix, Model, Weight
 __version__ = "0.1.0"
 
 # Imported on first use (PEP 562), so `import kerasweights` stays as cheap as numpy + h5py.
+# (No function named like its module: importing kerasweights.compare would shadow it.)
 _LAZY = {
     "audit_file": "audit",
     "audit_paths": "audit",
     "FileReport": "audit",
     "Finding": "_finding",
-    "compare": "compare",
     "Comparison": "compare",
     "to_torch": "torch_export",
     "layer_to_torch": "torch_export",
@@ -71,7 +71,6 @@ __all__ = [
     "__version__",
     "audit_file",
     "audit_paths",
-    "compare",
     "layer_to_torch",
     "open",
     "to_torch",

@@ -16,7 +16,7 @@ def test_lazy_names_are_the_modules_own():
     from kerasweights import audit, compare, torch_export
 
     assert kerasweights.audit_file is audit.audit_file
-    assert kerasweights.compare is compare.compare
+    assert kerasweights.Comparison is compare.Comparison
     assert kerasweights.to_torch is torch_export.to_torch
 
 
