@@ -26,7 +26,7 @@ EXAMPLES = [
     pytest.param(cmd, int(code or 0), kind, body, id=cmd.removeprefix("kerasweights "))
     for cmd, code, kind, body in EXAMPLE.findall(DOC)
 ]
-JSON_COMMANDS = ("summary", "weights", "diff")  # the commands that have --json
+JSON_COMMANDS = ("summary", "weights", "diff", "audit")  # the commands that have --json
 
 
 def _same(documented: Any, actual: Any, key: str = "") -> bool:
@@ -66,7 +66,7 @@ def test_example_output_is_real(workdir, capsys, cmd, code, kind, body):
 
 def test_every_command_is_documented_and_every_json_option_has_an_example():
     commands = {shlex.split(cmd)[1] for cmd, *_ in EXAMPLE.findall(DOC)}
-    assert {"summary", "weights", "show", "export", "diff", "plot"} <= commands
+    assert {"summary", "weights", "show", "export", "diff", "plot", "audit"} <= commands
     with_json = {shlex.split(cmd)[1] for cmd, _code, kind, _body in EXAMPLE.findall(DOC) if kind == "json"}
     assert with_json == set(JSON_COMMANDS)
 

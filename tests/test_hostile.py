@@ -327,6 +327,20 @@ def damaged_attribute_type(tmp: Path) -> tuple[Path, Path]:
     return tmp / "model.weights.h5", FIXTURES / "k3/rnn_seq.json"
 
 
+def huge_string_length(tmp: Path) -> tuple[Path, None]:
+    """The root's ``backend`` attribute (a variable-length string) declares 4 GiB - 1 bytes.
+
+    libhdf5 allocates and zeroes a buffer that big before it finds the string is not there.
+    """
+    data = bytearray(LEGACY.read_bytes())
+    name = data.find(b"backend\x00")  # in a version 1 attribute message (HDF5 spec, IV.A.2.m)
+    sizes = struct.unpack_from("<3H", data, name - 6)  # name, datatype and dataspace sizes
+    values = name + sum((n + 7) // 8 * 8 for n in sizes)  # each field padded to 8 bytes
+    data[values : values + 4] = b"\xff\xff\xff\xff"  # the first element's length
+    (tmp / "model.h5").write_bytes(data)
+    return tmp / "model.h5", None
+
+
 def polyglot(tmp: Path) -> tuple[Path, None]:
     """A real HDF5 model with a real .keras appended: h5py and zipfile each see a model."""
     path = tmp / "both.keras"
@@ -507,6 +521,8 @@ OPEN_FAILS = [
          "HDF5 local heap at byte 680 is damaged (its free list loops, which libhdf5 would follow forever)"),
     case("attribute-type-damaged", damaged_attribute_type, CorruptFileError,
          "attribute 'name' of '/vars' is not text (HDF5 type class 9)"),
+    case("attribute-string-of-4GiB", huge_string_length, CorruptFileError,
+         "attribute 'backend' of '/' declares a string of 4,294,967,295 bytes, over the limit of 268,435,456"),
     # what the file is
     case("zip-and-hdf5-polyglot", polyglot, UnsupportedFormatError,
          "file is both an HDF5 file and a zip archive; refusing an ambiguous file"),
@@ -610,6 +626,25 @@ def test_json_bomb_is_refused_before_parsing(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 8 * MiB
+
+
+RSS_PROBE = """
+import resource, sys, kerasweights
+try:
+    kerasweights.open(sys.argv[1])
+except kerasweights.KerasWeightsError as exc:
+    print(type(exc).__name__)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_declared_string_length_allocates_nothing(tmp_path):
+    """libhdf5's own allocations are invisible to tracemalloc: measure the peak resident set."""
+    path, _ = huge_string_length(tmp_path)
+    result = subprocess.run([sys.executable, "-c", RSS_PROBE, str(path)], capture_output=True, text=True, timeout=120, check=True)
+    error, peak_mib = result.stdout.split()
+    assert error == "CorruptFileError"
+    assert int(peak_mib) < 512  # 4 GB without the check
 
 
 def test_huge_declared_shape_is_summarised_without_reading(tmp_path, capsys):

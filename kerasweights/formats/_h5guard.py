@@ -68,6 +68,53 @@ class HeapGuard(io.RawIOBase):
             self._file.close()
         super().close()
 
+    @property
+    def addr_size(self) -> int:
+        return self._addr_size
+
+    @property
+    def length_size(self) -> int:
+        return self._length_size
+
+    def find_attribute(self, header_address: int, name: str) -> memoryview | None:
+        """The attribute message called ``name`` in the object header at ``header_address``
+        (compact storage in a version 1 or 2 header), or None."""
+        pos = self._base + header_address
+        head = self._read_at(pos, 16)
+        if head is None:
+            return None
+        if head[0] == 1:  # version 1: no signature, 16-byte prefix, then messages
+            v2, creation_order, chunks = False, False, [(pos + 16, _u(head, 8, 4))]
+        elif head[:4] == b"OHDR" and head[4] == 2:
+            flags = head[5]
+            p = 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+            width = 1 << (flags & 0x03)
+            prefix = self._read_at(pos, p + width)
+            if prefix is None:
+                return None
+            v2, creation_order, chunks = True, bool(flags & 0x04), [(pos + p + width, _u(prefix, p, width))]
+        else:
+            return None
+        wanted = name.encode()
+        for _ in range(_MAX_HEADER_CHUNKS):
+            if not chunks:
+                return None
+            start, size = chunks.pop()
+            chunk = self._read_at(start, size) if size <= _MAX_HEADER_CHUNK else None
+            if chunk is None:
+                return None
+            if v2 and chunk[:4] == b"OCHK":
+                chunk = chunk[4:-4]  # signature and checksum around a continuation block
+            for kind, data in _messages(chunk, v2, creation_order):
+                if kind == _CONTINUATION_MESSAGE and len(data) >= self._addr_size + self._length_size:
+                    address = _u(data, 0, self._addr_size)
+                    chunks.append((self._base + address, _u(data, self._addr_size, self._length_size)))
+                elif kind == _ATTRIBUTE_MESSAGE and len(data) > 8:
+                    offset = 9 if data[0] == 3 else 8
+                    if bytes(data[offset : offset + _u(data, 2, 2)]).rstrip(b"\0") == wanted:
+                        return data
+        return None
+
     def _read_at(self, pos: int, size: int) -> memoryview | None:
         """``size`` bytes at ``pos``, or None past the end (libhdf5 refuses those itself)."""
         if pos + size > self._end:
@@ -158,3 +205,68 @@ def _walk_free_list(block: memoryview, free: int, length_size: int, address: int
         raise CorruptFileError(
             f"HDF5 local heap at byte {address:,} is damaged (its free list loops, which libhdf5 would follow forever)"
         )
+
+
+# -- variable-length attribute strings -----------------------------------------------------------
+#
+# Before libhdf5 reads a variable-length string it allocates and zeroes a buffer of the length
+# the attribute declares (up to 4 GiB) and only then looks for the string: a 28 KB file made
+# the process touch 4 GB. The declared lengths sit in the attribute message of the object
+# header, so that is read here first.
+
+_ATTRIBUTE_MESSAGE = 0x000C
+_CONTINUATION_MESSAGE = 0x0010
+_VLEN_CLASS = 9
+_MAX_HEADER_CHUNKS = 64
+_MAX_HEADER_CHUNK = 4 * 1024 * 1024  # (header chunks hold a few KiB; past this, libhdf5 decides)
+
+
+def check_string_lengths(guard: HeapGuard, header_address: int, name: str, where: str, limit: int) -> None:
+    """Refuse attribute ``name`` of the object at ``header_address`` if it declares a string over ``limit``."""
+    message = guard.find_attribute(header_address, name)
+    if message is not None:
+        length = _longest_vlen(message, guard.addr_size, guard.length_size)
+        if length > limit:
+            raise CorruptFileError(
+                f"attribute {name!r} of {where!r} declares a string of {length:,} bytes, over the limit of {limit:,}"
+            )
+
+
+def _u(data: memoryview | bytes, start: int, size: int) -> int:
+    return int.from_bytes(data[start : start + size], "little")
+
+
+def _messages(chunk: memoryview, v2: bool, creation_order: bool) -> list[tuple[int, memoryview]]:
+    """(type, data) of the header messages in one chunk."""
+    out, p = [], 0
+    head = (4 + (2 if creation_order else 0)) if v2 else 8
+    while p + head <= len(chunk):
+        kind, size = (chunk[p], _u(chunk, p + 1, 2)) if v2 else (_u(chunk, p, 2), _u(chunk, p + 2, 2))
+        out.append((kind, chunk[p + head : p + head + size]))
+        p += head + size
+    return out
+
+
+def _longest_vlen(message: memoryview, addr_size: int, length_size: int) -> int:
+    """The longest declared length among a variable-length attribute's elements (0 otherwise)."""
+    version = message[0] if len(message) else 0
+    if version not in (1, 2, 3) or (version > 1 and message[1] & 0x03) or len(message) < 8:
+        return 0  # shared datatype or dataspace, or unknown: libhdf5 decides
+    name_size, type_size, space_size = _u(message, 2, 2), _u(message, 4, 2), _u(message, 6, 2)
+    pad = (lambda n: (n + 7) // 8 * 8) if version == 1 else (lambda n: n)
+    p = 8 + (1 if version == 3 else 0) + pad(name_size)
+    datatype, p = message[p : p + type_size], p + pad(type_size)
+    space, p = message[p : p + space_size], p + pad(space_size)
+    if len(datatype) < 1 or datatype[0] & 0x0F != _VLEN_CLASS or len(space) < 4:
+        return 0
+    rank = space[1]
+    first = 8 if space[0] == 1 else 4
+    count = 1
+    for i in range(rank):
+        count *= _u(space, first + i * length_size, length_size)
+    if space[0] == 2 and space[3] == 2:
+        count = 0  # a null dataspace
+    element = 4 + addr_size + 4  # length, heap collection address, object index
+    data = message[p:]
+    count = min(count, len(data) // element)
+    return max((_u(data, i * element, 4) for i in range(count)), default=0)

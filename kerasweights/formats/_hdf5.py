@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -11,7 +12,9 @@ import numpy as np
 
 from ..errors import CorruptFileError, KerasWeightsError, LimitExceededError, UnsafeContentError
 from ..limits import Limits
-from ._h5guard import HDF5_SIGNATURE, HeapGuard  # noqa: F401  (HDF5_SIGNATURE: used by sniff)
+from ._h5guard import HDF5_SIGNATURE, HeapGuard, check_string_lengths  # noqa: F401  (HDF5_SIGNATURE: used by sniff)
+
+_GUARDS: weakref.WeakValueDictionary[Any, HeapGuard] = weakref.WeakValueDictionary()  # by h5py file number
 
 
 # Filters that ship inside libhdf5; any other id would make HDF5 search
@@ -44,6 +47,7 @@ def open_h5(source: str | os.PathLike[str] | IO[bytes]) -> h5py.File:
             raise
         raise CorruptFileError(f"cannot open as HDF5 ({_reason(exc)})") from None
     h5.guard = guard
+    _GUARDS[h5.id.fileno] = guard
     return h5
 
 
@@ -106,6 +110,7 @@ def read_str_list(node: h5py.Group, name: str) -> list[str] | None:
 
 
 _TEXT_OR_NUMBERS = {h5py.h5t.STRING, h5py.h5t.INTEGER, h5py.h5t.FLOAT}
+_MAX_ATTRIBUTE_STRING = 256 * 1024 * 1024  # model_config is the longest: JSON, refused over 64 MiB anyway
 
 
 def _attr(node: h5py.Group | h5py.File, name: str) -> Any:
@@ -117,6 +122,9 @@ def _attr(node: h5py.Group | h5py.File, name: str) -> Any:
     kind = node.attrs.get_id(name).get_type().get_class()
     if kind not in _TEXT_OR_NUMBERS:
         raise CorruptFileError(f"attribute {name!r} of {node.name!r} is not text (HDF5 type class {kind})")
+    guard = _GUARDS.get(node.id.fileno)
+    if guard is not None:  # (a file opened by open_h5: its declared string lengths are checked first)
+        check_string_lengths(guard, h5py.h5o.get_info(node.id).addr, name, node.name, _MAX_ATTRIBUTE_STRING)
     return node.attrs[name]
 
 
