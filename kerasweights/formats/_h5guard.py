@@ -1,4 +1,7 @@
-"""The file object under libhdf5: damaged heaps that would hang libhdf5 are refused first.
+"""The file object under libhdf5, and checks for damage libhdf5 would not survive.
+
+Refused before libhdf5 sees them: heaps that would hang it (below) and attribute strings
+declaring absurd lengths (see :func:`check_string_lengths`).
 
 libhdf5 (2.0 and older) trusts two lists it decodes from the file and never ends on some
 damaged ones: the objects of a global heap collection (``GCOL``: variable-length strings,
