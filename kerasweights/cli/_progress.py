@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import TextIO
 
 WIDTH = 80
@@ -18,10 +19,13 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", None)
         self.enabled = bool(isatty and isatty()) and self.total > 0
+        self._drawn = 0.0
 
     def advance(self, step: int = 1) -> None:
         self.done = min(self.total, self.done + step)
-        if self.enabled:
+        now = time.monotonic()
+        if self.enabled and (now - self._drawn > 0.1 or self.done == self.total):  # no flicker on fast steps
+            self._drawn = now
             self._draw()
 
     def _draw(self) -> None:
@@ -31,10 +35,14 @@ class Progress:
         self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (bar_width - filled)}]{counts}")
         self.stream.flush()
 
-    def close(self) -> None:
-        if self.enabled and self.done:
-            self.stream.write("\r" + " " * (WIDTH - 1) + "\r")  # leave the line clean for what follows
+    def clear(self) -> None:
+        """Erase the bar (so a line can be printed); the next :meth:`advance` draws it again."""
+        if self.enabled and self._drawn:
+            self.stream.write("\r" + " " * (WIDTH - 1) + "\r")
             self.stream.flush()
+
+    def close(self) -> None:
+        self.clear()  # leave the line clean for what follows
 
     def __enter__(self) -> Progress:
         return self

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import textwrap
-import time
-from typing import TextIO
 
 from .. import __version__
 from ..audit import CHECKS, SEVERITIES, FileReport, iter_audit, iter_model_files, sarif_report, severity_rank
+from ._progress import Progress
 
 WIDTH = 80
 _PLURAL = {"error": "errors", "warning": "warnings", "info": "info"}
@@ -131,35 +129,10 @@ class _Tally:
         return [files, f"Findings: {counts}"]
 
 
-class _Progress:
-    """A one-line progress bar on a terminal's stderr (nothing when it is not a terminal)."""
-
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total = total
-        self.stream = stream
-        self.done = 0
-        self.enabled = total >= 20 and stream.isatty()
-        self._last = 0.0
-
-    def step(self) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if self.enabled and (now - self._last > 0.1 or self.done == self.total):
-            self._last = now
-            filled = 30 * self.done // self.total
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done:,}/{self.total:,} files")
-            self.stream.flush()
-
-    def clear(self) -> None:
-        if self.enabled and self._last:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     files = iter_model_files(args.paths)
     reports = iter_audit(files, jobs=args.jobs, scheduler=args.scheduler, select=args.select, ignore=args.ignore)
-    progress = _Progress(len(files), sys.stderr)
+    progress = Progress(len(files), "audit")
     tally = _Tally()
     collected: list[FileReport] = []
     threshold = severity_rank(args.fail_on)
@@ -176,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
             collected.append(report)
         tally.add(report)
         failed = failed or any(severity_rank(f.severity) >= threshold for f in report.findings)
-        progress.step()
-    progress.clear()
+        progress.advance()
+    progress.close()
     if args.format == "sarif":
         print(json.dumps(sarif_report(collected, __version__), indent=2))
     elif args.format == "text":
