@@ -336,13 +336,10 @@ def _make_inferred(path: str, name: str, arrays: list[StoredArray], major: int, 
                    recurrent: bool = False) -> Layer:
     """A layer whose class and config are guessed from its stored arrays (and storage name)."""
     guessed, config = _infer_leaf(arrays, _short_names(arrays), recurrent, major) if arrays else ("Unknown", {})
-    if class_name is None or (guessed != "Unknown" and layouts.family(guessed) == layouts.family(class_name or "")
-                              and layouts.rule_for(class_name) is not None and "RNN" in guessed + (class_name or "")):
-        class_name = guessed  # shapes tell GRU from CuDNNGRU and give units
-    elif guessed == class_name:
-        pass
-    else:
-        config = {}
+    if class_name is None or (class_name in _RECURRENT and guessed in _RECURRENT):
+        class_name = guessed  # shapes give units and reset_after, and tell GRU from CuDNNGRU
+    elif guessed != class_name:
+        config = {}  # the class named by storage wins; the guess's config is not for it
     rule = layouts.rule_for(class_name)
     if rule is not None:
         config = _fit_flags(rule, {"name": name, **config}, len(arrays), major)
@@ -351,6 +348,7 @@ def _make_inferred(path: str, name: str, arrays: list[StoredArray], major: int, 
     return layer
 
 
+_RECURRENT = {"SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 _FLAG_GUESSES = ({}, {"use_bias": False}, {"center": False}, {"scale": False}, {"center": False, "scale": False})
 
 

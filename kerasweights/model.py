@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import layouts
-from .config import LayerSpec
-from .errors import KerasWeightsError, LayoutError, NotFoundError, printable
+from .errors import LayoutError, NotFoundError, printable
 from .formats import RawModel
 from .layouts import Context, Index, Part, Rule
 from .store import StoredArray
