@@ -112,7 +112,7 @@ def _layer(layer: Layer, codes: Collection[str], skip_keys: Collection[str]) -> 
         if weight.array.key in skip_keys:
             continue
         try:
-            whole = weight.read()
+            whole = weight.array.read(cache=False)  # one array in memory at a time
         except KerasWeightsError as exc:
             out.append(
                 Finding("unreadable", "error", f"weight {weight.name!r} cannot be read: {exc.problem}", layer.path)

@@ -36,13 +36,16 @@ class StoredArray:
         itemsize = 2 if self.dtype == "bfloat16" else np.dtype(self.dtype).itemsize
         return self.size * itemsize
 
-    def read(self) -> np.ndarray:
-        """The array's values (read from the file on first call)."""
-        if self._value is None:
-            value = self._reader(())
-            value.flags.writeable = False  # views handed to users must not alter the cache
+    def read(self, cache: bool = True) -> np.ndarray:
+        """The array's values, read from the file on first call and kept unless ``cache=False``
+        (a scan over many arrays then holds one at a time)."""
+        if self._value is not None:
+            return self._value
+        value = self._reader(())
+        value.flags.writeable = False  # views handed to users must not alter the cache
+        if cache:
             self._value = value
-        return self._value
+        return value
 
     def read_part(self, index: Index) -> np.ndarray:
         """``values[index]``: a view when the array is loaded, else only that part is read.

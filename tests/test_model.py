@@ -128,3 +128,12 @@ def test_custom_layer_keeps_stored_names(tmp_path):
         assert head.is_custom and head.rule is None
         assert [w.name for w in head.weights] == ["0", "1"]
         assert m.layer("enc_gru").matrix("kernel_h").shape == (6, 5)  # the rest still works
+
+
+def test_uncached_read_leaves_nothing_in_memory():
+    with kerasweights.open(FIXTURES / "k3" / "rnn_seq.keras") as m:
+        weight = m.layer("enc_gru").weight("kernel")
+        values = weight.array.read(cache=False)
+        assert not weight.array.is_loaded
+        np.testing.assert_array_equal(values, truth_arrays("rnn_seq")["_weights/enc_gru/0"])
+        assert weight.read() is weight.read()  # the default keeps it
