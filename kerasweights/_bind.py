@@ -336,7 +336,7 @@ def _make_inferred(path: str, name: str, arrays: list[StoredArray], major: int, 
                    recurrent: bool = False) -> Layer:
     """A layer whose class and config are guessed from its stored arrays (and storage name)."""
     guessed, config = _infer_leaf(arrays, _short_names(arrays), recurrent, major) if arrays else ("Unknown", {})
-    if class_name is None or (class_name in _RECURRENT and guessed in _RECURRENT):
+    if class_name is None or (class_name in layouts.RECURRENT_CLASSES and guessed in layouts.RECURRENT_CLASSES):
         class_name = guessed  # shapes give units and reset_after, and tell GRU from CuDNNGRU
     elif guessed != class_name:
         config = {}  # the class named by storage wins; the guess's config is not for it
@@ -348,7 +348,6 @@ def _make_inferred(path: str, name: str, arrays: list[StoredArray], major: int, 
     return layer
 
 
-_RECURRENT = {"SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 _FLAG_GUESSES = ({}, {"use_bias": False}, {"center": False}, {"scale": False}, {"center": False, "scale": False})
 
 

@@ -23,12 +23,12 @@ import numpy as np
 from . import activations
 from .activations import Activation
 from .errors import TraceInputError, UnsupportedLayerError
-from .layouts import family
+from .layouts import GATES, RECURRENT_CLASSES, family
 from .model import Layer
 
 Array = np.ndarray
 
-RECURRENT = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+RECURRENT = RECURRENT_CLASSES
 OUTPUTS = {
     "SimpleRNN": ("h",),
     "GRU": ("z", "r", "candidate", "h"),
@@ -157,7 +157,7 @@ def _cell(layer: Layer) -> _Cell:
         rec = config.get("recurrent_activation", config.get("inner_activation", default))
         rec_act = activations.get(rec, major, layer.path, "recurrent_activation")
     matrices = {name: m.read().astype(np.float64) for name, m in layer.matrices().items()}
-    gates = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "f", "c", "o")}[fam]
+    gates = GATES[fam] or ("",)  # SimpleRNN: one unnamed "gate" (kernel, recurrent_kernel, bias)
 
     def pick(var: str, gate: str) -> Array | None:
         return matrices.get(f"{var}_{gate}" if gate else var)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from ._base import Config, Context, Index, Part, Rule, Shape, Var
 from .attention import RULES as _ATTENTION
 from .core import RULES as _CORE
-from .recurrent import GATE_MEANINGS, GATES, RULES as _RECURRENT, family
+from .recurrent import GATE_MEANINGS, GATES, RECURRENT_CLASSES, RULES as _RECURRENT, family
 
-__all__ = ["Config", "Context", "GATES", "GATE_MEANINGS", "Index", "Part", "Rule", "Shape", "Var", "family", "rule_for", "register", "known_classes"]
+__all__ = ["Config", "Context", "GATES", "GATE_MEANINGS", "Index", "RECURRENT_CLASSES", "Part", "Rule", "Shape", "Var", "family", "rule_for", "register", "known_classes"]
 
 _REGISTRY: dict[str, Rule] = {}
 

@@ -182,7 +182,5 @@ def _rule(class_name: str, groups: tuple[str, ...] = ("", "cell")) -> Rule:
     )
 
 
-RULES = [
-    _rule(name)
-    for name in ("SimpleRNN", "GRU", "LSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNGRU", "CuDNNLSTM")
-]
+RECURRENT_CLASSES = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+RULES = [_rule(name) for name in RECURRENT_CLASSES]
