@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .model import Layer, Model
@@ -9,11 +10,7 @@ from .model import Layer, Model
 WIDTH = 80
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def shape_compact(shape: tuple[int, ...]) -> str:
+def shape_compact(shape: Sequence[int]) -> str:
     """``4x15`` for (4, 15); ``()`` for a scalar."""
     return "x".join(str(n) for n in shape) if shape else "()"
 

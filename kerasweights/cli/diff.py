@@ -8,6 +8,7 @@ import textwrap
 from typing import Any
 
 from ..compare import Comparison, compare
+from ..render import shape_compact
 from ._common import open_model, print_json
 from ._output import Column, error, num, table
 
@@ -59,11 +60,11 @@ def render(c: Comparison) -> str:
     if c.weights_added:
         lines.append(f"Weights only in B: {', '.join(c.weights_added)}")
     for s in c.shape_changes:
-        lines.append(f"Weight {s.key}: {_shape(s.shape_a)} {s.dtype_a} -> {_shape(s.shape_b)} {s.dtype_b}")
+        lines.append(f"Weight {s.key}: {shape_compact(s.shape_a)} {s.dtype_a} -> {shape_compact(s.shape_b)} {s.dtype_b}")
     worst = sorted(c.value_changes, key=lambda v: -v.max_abs_diff)
     if worst:
         lines.append(f"Values differing by more than {c.atol:g}:")
-        rows = [[v.key, _shape(v.shape), num(v.max_abs_diff)] for v in worst[:MAX_VALUE_ROWS]]
+        rows = [[v.key, shape_compact(v.shape), num(v.max_abs_diff)] for v in worst[:MAX_VALUE_ROWS]]
         lines.append(table([Column("Matrix", wrap=20), Column("Shape"), Column("Max abs diff", "right")], rows))
         if len(worst) > MAX_VALUE_ROWS:
             lines.append(f"... and {len(worst) - MAX_VALUE_ROWS} more (see --json)")
@@ -89,7 +90,3 @@ def _fill(line: str) -> list[str]:
 def _short(value: Any, limit: int = 40) -> str:
     text = json.dumps(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape)) or "()"

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import LayoutError
 from ..model import Layer, Model
+from ..render import shape_compact
 from ..stats import array_stats
 from ._common import add_input, open_model, print_json
 from ._output import Column, count, num, percent, table
@@ -90,10 +91,6 @@ def _size(shape: tuple[int, ...]) -> int:
     return size
 
 
-def _shape(row: dict[str, Any]) -> str:
-    return "x".join(str(n) for n in row["shape"]) or "()"
-
-
 def render(rows: list[dict[str, Any]], *, split: bool, stats: bool) -> str:
     """An 80-column table; a dtype shared by every row moves below it."""
     dtypes = {row["dtype"] for row in rows}
@@ -104,12 +101,12 @@ def render(rows: list[dict[str, Any]], *, split: bool, stats: bool) -> str:
         finite = all(r["stats"]["nan_count"] == 0 and r["stats"]["inf_count"] == 0 for r in rows)
         headers = ("Min", "Max", "Mean", "Std", "L2", "Zeros", *(() if finite else ("NaN", "Inf")))
         columns = [Column(name, wrap=20), Column("Shape", optional=True), *(Column(h, "right") for h in headers)]
-        body = [["  " + r["name"], _shape(r), *_stat_cells(r["stats"])[: len(headers)]] for r in rows]
+        body = [["  " + r["name"], shape_compact(r["shape"]), *_stat_cells(r["stats"])[: len(headers)]] for r in rows]
         headings = {i: r["layer"] for i, r in enumerate(rows) if i == 0 or rows[i - 1]["layer"] != r["layer"]}
         text = table(columns, body, headings=headings)
     else:
         columns = [Column("Layer", wrap=12), Column(name, wrap=12), Column("Shape")]
-        body = [[r["layer"], r["name"], _shape(r)] for r in rows]
+        body = [[r["layer"], r["name"], shape_compact(r["shape"])] for r in rows]
         if not one_dtype:
             columns.append(Column("Dtype"))
             for cells, r in zip(body, rows):
