@@ -101,15 +101,19 @@ def memory(model_path: str, key: str, mode: str = "kerasweights") -> None:
     checksum = float(values.sum(dtype=np.float64))  # touches every value, in small buffers
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    print(json.dumps({
-        "mode": mode,
-        "key": key,
-        "matrix_bytes": values.nbytes,
-        "weight_bytes": weight_bytes,
-        "traced_peak_bytes": traced,
-        "rss_growth_bytes": status("VmHWM") - base,
-        "checksum": checksum,
-    }))
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "key": key,
+                "matrix_bytes": values.nbytes,
+                "weight_bytes": weight_bytes,
+                "traced_peak_bytes": traced,
+                "rss_growth_bytes": status("VmHWM") - base,
+                "checksum": checksum,
+            }
+        )
+    )
 
 
 JOBS = {"kw-export": kw_export, "h5py-export": h5py_export, "keras-load": keras_load, "memory": memory}

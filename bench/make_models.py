@@ -46,8 +46,10 @@ def main() -> None:
         for suffix in (".keras", ".h5"):
             path = args.out / f"{name}{suffix}"
             model.save(path)
-            print(f"{path}: {path.stat().st_size:,} bytes, {model.count_params():,} params "
-                  f"(keras {keras.__version__}, {time.perf_counter() - start:.1f} s)")
+            print(
+                f"{path}: {path.stat().st_size:,} bytes, {model.count_params():,} params "
+                f"(keras {keras.__version__}, {time.perf_counter() - start:.1f} s)"
+            )
 
 
 if __name__ == "__main__":

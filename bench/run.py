@@ -105,8 +105,11 @@ def build_huge_archive(path: Path) -> None:
 
     w = HUGE_WIDTH
     rng = np.random.default_rng(0)
-    layers = [("lstm", "lstm_a", [(w, 4 * w), (w, 4 * w), (4 * w,)]), ("lstm_1", "lstm_b", [(w, 4 * w), (w, 4 * w), (4 * w,)]),
-              ("dense", "head", [(w, w), (w,)])]
+    layers = [
+        ("lstm", "lstm_a", [(w, 4 * w), (w, 4 * w), (4 * w,)]),
+        ("lstm_1", "lstm_b", [(w, 4 * w), (w, 4 * w), (4 * w,)]),
+        ("dense", "head", [(w, w), (w,)]),
+    ]
     weights = path.with_name(path.name + ".weights.h5.tmp")
     with h5py.File(weights, "w") as h5:
         for key, name, shapes in layers:
@@ -119,9 +122,15 @@ def build_huge_archive(path: Path) -> None:
                     block = rng.random((min(256, shape[0] - start), *shape[1:]), dtype=np.float32)
                     ds[start : start + len(block)] = block - 0.5
         h5.create_group("vars").attrs["name"] = "huge"
-    layer_configs: list[dict[str, Any]] = [{"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [None, 8, w]}}]
+    layer_configs: list[dict[str, Any]] = [
+        {"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [None, 8, w]}}
+    ]
     layer_configs += [
-        {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm_a", "units": w, "return_sequences": True}},
+        {
+            "module": "keras.layers",
+            "class_name": "LSTM",
+            "config": {"name": "lstm_a", "units": w, "return_sequences": True},
+        },
         {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm_b", "units": w}},
         {"module": "keras.layers", "class_name": "Dense", "config": {"name": "head", "units": w}},
     ]
@@ -168,8 +177,12 @@ class Result:
         unit = {"speedup": "x faster", "ratio": "x", "delta": " s"}[self.kind]
         sign = ">=" if self.kind == "speedup" else "<="
         fmt = "+.3f" if self.kind == "delta" else ".2f"
-        verdict = "no target" if self.target is None else (
-            f"target {sign} {self.target:g}{unit.strip() if self.kind != 'ratio' else 'x'}  {'met' if self.met else 'MISSED'}"
+        verdict = (
+            "no target"
+            if self.target is None
+            else (
+                f"target {sign} {self.target:g}{unit.strip() if self.kind != 'ratio' else 'x'}  {'met' if self.met else 'MISSED'}"
+            )
         )
         return (
             f"{self.label:<44} {self.ours.median:7.3f} {self.baseline.median:7.3f}  "
@@ -178,10 +191,19 @@ class Result:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "label": self.label, "kind": self.kind, "target": self.target, "met": self.met,
-            "value": self.value(), "value_cpu": self.value(True),
+            "label": self.label,
+            "kind": self.kind,
+            "target": self.target,
+            "met": self.met,
+            "value": self.value(),
+            "value_cpu": self.value(True),
             "ours": {"name": self.ours.name, "argv": self.ours.argv, "wall": self.ours.wall, "cpu": self.ours.cpu},
-            "baseline": {"name": self.baseline.name, "argv": self.baseline.argv, "wall": self.baseline.wall, "cpu": self.baseline.cpu},
+            "baseline": {
+                "name": self.baseline.name,
+                "argv": self.baseline.argv,
+                "wall": self.baseline.wall,
+                "cpu": self.baseline.cpu,
+            },
         }
 
 
@@ -198,8 +220,14 @@ def export_cases(work: Path) -> tuple[str, list[Case]]:
         model, out = str(work / f"big{suffix}"), str(work / f"out-kw{suffix}.npz")
         argv = [*cli, "export", model, "-o", out] if use_cli else [PY, JOBS, "kw-export", model, out]
         cases.append(Case(f"kerasweights export big{suffix}", argv))
-        cases.append(Case(f"h5py + np.savez big{suffix}", [PY, JOBS, "h5py-export", model, str(work / f"out-h5py{suffix}.npz")]))
-    how = "kerasweights export (CLI)" if use_cli else "kerasweights library: model.matrices() + np.savez (export CLI not available)"
+        cases.append(
+            Case(f"h5py + np.savez big{suffix}", [PY, JOBS, "h5py-export", model, str(work / f"out-h5py{suffix}.npz")])
+        )
+    how = (
+        "kerasweights export (CLI)"
+        if use_cli
+        else "kerasweights library: model.matrices() + np.savez (export CLI not available)"
+    )
     return how, cases
 
 
@@ -207,9 +235,18 @@ def machine() -> dict[str, Any]:
     import h5py
     import numpy
 
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            l.split(":", 1)[1].strip()
+            for l in Path("/proc/cpuinfo").read_text().splitlines()
+            if l.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem = next((l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")), "0")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "nproc": os.cpu_count(),
@@ -229,8 +266,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="measured rounds per comparison (default 7)")
     parser.add_argument("--work", type=Path, default=HERE / "work", help="where models are built (git-ignored)")
-    parser.add_argument("--tf-python", default=os.environ.get("KW_TF_PYTHON", str(Path.home() / "kw-tfvenv/bin/python")),
-                        help="python of the venv with TensorFlow + Keras (builds models; the load_model baseline)")
+    parser.add_argument(
+        "--tf-python",
+        default=os.environ.get("KW_TF_PYTHON", str(Path.home() / "kw-tfvenv/bin/python")),
+        help="python of the venv with TensorFlow + Keras (builds models; the load_model baseline)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the Keras models even if present")
     parser.add_argument("--skip-keras", action="store_true", help="skip the keras.saving.load_model comparison")
     parser.add_argument("--skip-huge", action="store_true", help="skip the 1 GB memory check")
@@ -247,7 +287,10 @@ def main() -> int:
     warm([big, small, work / "big.h5", work / "small.h5"])
     cli = kerasweights_cli()
     results: list[Result] = []
-    report: dict[str, Any] = {"machine": facts, "models": {p.name: p.stat().st_size for p in sorted(work.glob("*.keras")) + sorted(work.glob("*.h5"))}}
+    report: dict[str, Any] = {
+        "machine": facts,
+        "models": {p.name: p.stat().st_size for p in sorted(work.glob("*.keras")) + sorted(work.glob("*.h5"))},
+    }
 
     print("\n(d) import cost", file=sys.stderr)
     imp = Case("python -c 'import kerasweights'", [PY, "-c", "import kerasweights"])
@@ -256,18 +299,34 @@ def main() -> int:
     results.append(Result("(d) import kerasweights vs numpy+h5py", imp, base, "delta", 0.100))
 
     print("\n(a, b) summary", file=sys.stderr)
-    summaries = {name: Case(f"kerasweights summary {name}", [*cli, "summary", str(work / name)])
-                 for name in ("big.keras", "small.keras", "big.h5", "small.h5")}
-    keras_env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    loads = {} if args.skip_keras else {
-        name: Case(f"keras.saving.load_model {name}", [args.tf_python, JOBS, "keras-load", str(work / name)], keras_env)
-        for name in ("big.keras", "big.h5")
+    summaries = {
+        name: Case(f"kerasweights summary {name}", [*cli, "summary", str(work / name)])
+        for name in ("big.keras", "small.keras", "big.h5", "small.h5")
     }
+    keras_env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    loads = (
+        {}
+        if args.skip_keras
+        else {
+            name: Case(
+                f"keras.saving.load_model {name}", [args.tf_python, JOBS, "keras-load", str(work / name)], keras_env
+            )
+            for name in ("big.keras", "big.h5")
+        }
+    )
     interleaved([*summaries.values(), *loads.values()], args.repeat)
     for name, load in loads.items():
         results.append(Result(f"(a) summary vs Keras load_model, {name}", summaries[name], load, "speedup", 20))
     for suffix in (".keras", ".h5"):
-        results.append(Result(f"(b) summary 150 MB vs 20 KB, {suffix}", summaries[f"big{suffix}"], summaries[f"small{suffix}"], "ratio", 1.5))
+        results.append(
+            Result(
+                f"(b) summary 150 MB vs 20 KB, {suffix}",
+                summaries[f"big{suffix}"],
+                summaries[f"small{suffix}"],
+                "ratio",
+                1.5,
+            )
+        )
 
     print("\n(c) export every weight", file=sys.stderr)
     how, cases = export_cases(work)
@@ -275,7 +334,9 @@ def main() -> int:
     interleaved(cases, args.repeat)
     for ours, bare in zip(cases[::2], cases[1::2]):
         name = ours.name.split()[-1]  # the target is for the .keras archive; .h5 is shown alongside
-        results.append(Result(f"(c) export vs bare h5py, {name}", ours, bare, "ratio", 1.5 if name.endswith(".keras") else None))
+        results.append(
+            Result(f"(c) export vs bare h5py, {name}", ours, bare, "ratio", 1.5 if name.endswith(".keras") else None)
+        )
     for out in work.glob("out-*.npz"):
         out.unlink()
 
@@ -287,8 +348,14 @@ def main() -> int:
             build_huge_archive(huge)
         warm([huge])
         print("(e) peak memory reading one matrix", file=sys.stderr)
-        for key, mode in (("lstm_b/kernel_i", "kerasweights"), ("head/kernel", "kerasweights"), ("lstm_b/kernel_i", "naive")):
-            out = subprocess.run([PY, JOBS, "memory", str(huge), key, mode], capture_output=True, text=True, check=True, cwd=REPO)
+        for key, mode in (
+            ("lstm_b/kernel_i", "kerasweights"),
+            ("head/kernel", "kerasweights"),
+            ("lstm_b/kernel_i", "naive"),
+        ):
+            out = subprocess.run(
+                [PY, JOBS, "memory", str(huge), key, mode], capture_output=True, text=True, check=True, cwd=REPO
+            )
             row = json.loads(out.stdout)
             row["archive_bytes"] = huge.stat().st_size
             memory.append(row)
@@ -312,7 +379,9 @@ def main() -> int:
         )
     print(f"load average at start {facts['loadavg_start']}, at end {facts['loadavg_end']}")
     report["results"] = [r.as_dict() for r in results]
-    report["cases"] = {c.name: {"median": c.median, "median_cpu": c.median_cpu} for r in results for c in (r.ours, r.baseline)}
+    report["cases"] = {
+        c.name: {"median": c.median, "median_cpu": c.median_cpu} for r in results for c in (r.ours, r.baseline)
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0 if all(r.met for r in results) else 1

@@ -28,7 +28,9 @@ def build_model(raw: RawModel) -> Model:
         if not spec.is_model:
             # A subclassed (custom) model or a bare layer: one layer holding everything stored.
             spec = LayerSpec("Model", spec.name, {}, children=[spec], is_model=True)
-            notes.append(f"the model is a {spec.children[0].class_name}, not Sequential or Functional: its sublayers are not described by its config")
+            notes.append(
+                f"the model is a {spec.children[0].class_name}, not Sequential or Functional: its sublayers are not described by its config"
+            )
         root = _from_spec(spec, "", major)
         keys = {id(layer): key for layer, key in _storage_keys(root, spec)}
         if isinstance(raw.storage, LegacyStorage):
@@ -41,7 +43,9 @@ def build_model(raw: RawModel) -> Model:
             _infer_legacy(root, raw.storage, major)
         else:
             _infer_vars(root, raw.storage, major)
-        notes.append("the file has no model config: layer classes and configs were inferred from weight names and shapes")
+        notes.append(
+            "the file has no model config: layer classes and configs were inferred from weight names and shapes"
+        )
     return Model(raw, root, notes)
 
 
@@ -152,15 +156,20 @@ def _distribute(layer: Layer, arrays: list[StoredArray], major: int) -> None:
         variables = leaf.rule.variables(leaf.config, Context(keras_major=major))
         frozen = not all(l.config.get("trainable", True) is not False for l in _ancestors(layer, leaf))
         plan.append((leaf, [Var(v.name, v.trainable and not frozen) for v in variables]))
-    if layer.class_name == "Bidirectional" and len(leaves) == 2 and len(arrays) % 2 == 0 and (
-        sum(len(v) for _, v in plan) != len(arrays)
+    if (
+        layer.class_name == "Bidirectional"
+        and len(leaves) == 2
+        and len(arrays) % 2 == 0
+        and (sum(len(v) for _, v in plan) != len(arrays))
     ):
         # Keras 1 per-gate halves: forward weights, then backward (convert_nested_bidirectional)
         half = len(arrays) // 2
         _assign(leaves[0], arrays[:half], major)
         _assign(leaves[1], arrays[half:], major)
         return
-    if sum(len(v) for _, v in plan) == len(arrays) and all(l.rule is not None or not _looks_weighted(l) for l in leaves):
+    if sum(len(v) for _, v in plan) == len(arrays) and all(
+        l.rule is not None or not _looks_weighted(l) for l in leaves
+    ):
         slots: list[tuple[Layer, int]] = [(leaf, i) for leaf, vs in plan for i, v in enumerate(vs) if v.trainable]
         slots += [(leaf, i) for leaf, vs in plan for i, v in enumerate(vs) if not v.trainable]
         per_leaf: dict[int, dict[int, StoredArray]] = {}
@@ -221,7 +230,11 @@ def _bind_vars(root: Layer, storage: VarsStorage, keys: dict[int, str], major: i
             _assign(layer, arrays, major)
 
     visit(root, "")
-    leftovers = [g for g, arrays in storage.groups.items() if arrays and g not in claimed and g.split("/")[0] not in ("optimizer", "metrics", "")]
+    leftovers = [
+        g
+        for g, arrays in storage.groups.items()
+        if arrays and g not in claimed and g.split("/")[0] not in ("optimizer", "metrics", "")
+    ]
     if leftovers:
         notes.append(f"stored variable groups not matched to any layer: {', '.join(sorted(leftovers))}")
 
@@ -259,19 +272,64 @@ def _groups_of(layer: Layer, prefix: str, storage: VarsStorage) -> list[str]:
 # -- no config: infer from storage ----------------------------------------------------------------
 
 _WEIGHTLESS = {
-    "InputLayer", "Dropout", "Activation", "Flatten", "Reshape", "Masking", "Lambda", "RepeatVector",
-    "Permute", "Concatenate", "Add", "Multiply", "Average", "Maximum", "Minimum", "Subtract", "Dot",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-    "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "ZeroPadding1D",
-    "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "Softmax", "ReLU",
-    "LeakyReLU", "ELU", "TFOpLambda", "SlicingOpLambda", "Merge", "AlphaDropout", "ActivityRegularization",
+    "InputLayer",
+    "Dropout",
+    "Activation",
+    "Flatten",
+    "Reshape",
+    "Masking",
+    "Lambda",
+    "RepeatVector",
+    "Permute",
+    "Concatenate",
+    "Add",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Subtract",
+    "Dot",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "Cropping1D",
+    "Cropping2D",
+    "UpSampling1D",
+    "UpSampling2D",
+    "Softmax",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "TFOpLambda",
+    "SlicingOpLambda",
+    "Merge",
+    "AlphaDropout",
+    "ActivityRegularization",
 }
 
 
 def _class_from_snake(snake: str) -> str | None:
     base = re.sub(r"_\d+$", "", snake)
-    for name in [*layouts.known_classes(), *sorted(_WEIGHTLESS), "Bidirectional", "TimeDistributed", "Sequential", "Functional"]:
+    for name in [
+        *layouts.known_classes(),
+        *sorted(_WEIGHTLESS),
+        "Bidirectional",
+        "TimeDistributed",
+        "Sequential",
+        "Functional",
+    ]:
         if to_snake_case(name) == base:
             return name
     return None
@@ -316,7 +374,9 @@ def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, m
             return _infer_recurrent(shapes)
     if names == {"embeddings"}:
         return "Embedding", {}
-    if {"moving_mean", "moving_variance"} <= names or (len(arrays) == 4 and all(len(s) == 1 and s == shapes[0] for s in shapes)):
+    if {"moving_mean", "moving_variance"} <= names or (
+        len(arrays) == 4 and all(len(s) == 1 and s == shapes[0] for s in shapes)
+    ):
         return "BatchNormalization", {}
     if names in ({"gamma", "beta"}, {"gamma"}):
         return "LayerNormalization", {}
@@ -332,8 +392,9 @@ def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, m
     return "Unknown", {}
 
 
-def _make_inferred(path: str, name: str, arrays: list[StoredArray], major: int, class_name: str | None = None,
-                   recurrent: bool = False) -> Layer:
+def _make_inferred(
+    path: str, name: str, arrays: list[StoredArray], major: int, class_name: str | None = None, recurrent: bool = False
+) -> Layer:
     """A layer whose class and config are guessed from its stored arrays (and storage name)."""
     guessed, config = _infer_leaf(arrays, _short_names(arrays), recurrent, major) if arrays else ("Unknown", {})
     if class_name is None or (class_name in layouts.RECURRENT_CLASSES and guessed in layouts.RECURRENT_CLASSES):
@@ -343,7 +404,9 @@ def _make_inferred(path: str, name: str, arrays: list[StoredArray], major: int, 
     rule = layouts.rule_for(class_name)
     if rule is not None:
         config = _fit_flags(rule, {"name": name, **config}, len(arrays), major)
-    layer = Layer(path=path, name=name, class_name=class_name, config={"name": name, **config}, inferred=True, rule=rule)
+    layer = Layer(
+        path=path, name=name, class_name=class_name, config={"name": name, **config}, inferred=True, rule=rule
+    )
     _assign(layer, arrays, major)
     return layer
 
@@ -373,7 +436,9 @@ def _infer_legacy_layer(name: str, arrays: list[StoredArray], major: int, path: 
     fwd = [a for a in arrays if "/forward_" in a.stored_name]
     bwd = [a for a in arrays if "/backward_" in a.stored_name]
     if fwd and bwd and len(fwd) + len(bwd) == len(arrays):
-        wrapper = Layer(path=path, name=name, class_name="Bidirectional", config={"name": name}, kind="wrapper", inferred=True)
+        wrapper = Layer(
+            path=path, name=name, class_name="Bidirectional", config={"name": name}, kind="wrapper", inferred=True
+        )
         for half in (fwd, bwd):
             half_name = next(p for p in half[0].stored_name.split("/") if p.startswith(("forward_", "backward_")))
             wrapper.children.append(_make_inferred(f"{path}/{half_name}", half_name, half, major))
@@ -412,23 +477,49 @@ def _infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
             layer_path = _join(container.path, name)
             snake_class = _class_from_snake(key)
             if f"{path}/layers" in {g[: len(path) + 7] for g in storage.groups}:
-                child = Layer(path=layer_path, name=name, class_name=snake_class or "Model", config={"name": name}, kind="model", inferred=True)
+                child = Layer(
+                    path=layer_path,
+                    name=name,
+                    class_name=snake_class or "Model",
+                    config={"name": name},
+                    kind="model",
+                    inferred=True,
+                )
                 build(child, f"{path}/layers")
             elif any(g.startswith(f"{path}/forward_layer") for g in storage.groups):
-                child = Layer(path=layer_path, name=name, class_name="Bidirectional", config={"name": name}, kind="wrapper", inferred=True)
+                child = Layer(
+                    path=layer_path,
+                    name=name,
+                    class_name="Bidirectional",
+                    config={"name": name},
+                    kind="wrapper",
+                    inferred=True,
+                )
                 for half in ("forward_layer", "backward_layer"):
                     half_path = f"{path}/{half}"
                     half_name = storage.names.get(half_path, half)
                     arrays = [a for g in sorted(storage.groups) if g.startswith(half_path) for a in storage.groups[g]]
-                    child.children.append(_make_inferred(f"{layer_path}/{half_name}", half_name, arrays, major, recurrent=True))
+                    child.children.append(
+                        _make_inferred(f"{layer_path}/{half_name}", half_name, arrays, major, recurrent=True)
+                    )
             elif any(g.startswith(f"{path}/layer/") or g == f"{path}/layer" for g in storage.groups):
-                child = Layer(path=layer_path, name=name, class_name="TimeDistributed", config={"name": name}, kind="wrapper", inferred=True)
+                child = Layer(
+                    path=layer_path,
+                    name=name,
+                    class_name="TimeDistributed",
+                    config={"name": name},
+                    kind="wrapper",
+                    inferred=True,
+                )
                 inner = [g for g in storage.groups if g.startswith(f"{path}/layer")]
                 arrays = [a for g in sorted(inner, key=lambda g: (g.count("/"), g)) for a in storage.groups[g]]
                 inner_name = storage.names.get(f"{path}/layer", "layer")
                 child.children.append(_make_inferred(f"{layer_path}/{inner_name}", inner_name, arrays, major, None))
             else:
-                groups = sorted((g for g in storage.groups if g == path or g.startswith(path + "/")), key=lambda g: (g.count("/"), g))
+                groups = sorted(
+                    (g for g in storage.groups if g == path or g.startswith(path + "/")),
+                    key=lambda g: (g.count("/"), g),
+                )
                 arrays = [a for g in groups for a in storage.groups[g]]
                 recurrent = any(g.endswith("/cell") for g in groups)
                 child = _make_inferred(layer_path, name, arrays, major, snake_class, recurrent=recurrent)

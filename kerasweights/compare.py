@@ -85,8 +85,13 @@ class Comparison:
     def same(self) -> bool:
         """True when nothing but serialization details differs and values agree within ``atol``."""
         return not (
-            self.layers_added or self.layers_removed or self.layers_changed or self.weights_added
-            or self.weights_removed or self.shape_changes or self.value_changes
+            self.layers_added
+            or self.layers_removed
+            or self.layers_changed
+            or self.weights_added
+            or self.weights_removed
+            or self.shape_changes
+            or self.value_changes
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,22 +103,36 @@ class Comparison:
             "layers_added": self.layers_added,
             "layers_removed": self.layers_removed,
             "layers_changed": [
-                {"path": c.path, "class_a": c.class_a, "class_b": c.class_b,
-                 "config": {k: {"a": va, "b": vb} for k, (va, vb) in c.config.items()}}
+                {
+                    "path": c.path,
+                    "class_a": c.class_a,
+                    "class_b": c.class_b,
+                    "config": {k: {"a": va, "b": vb} for k, (va, vb) in c.config.items()},
+                }
                 for c in self.layers_changed
             ],
             "weights_added": self.weights_added,
             "weights_removed": self.weights_removed,
             "weights_renamed": [list(pair) for pair in self.weights_renamed],
             "shape_changes": [
-                {"key": s.key, "shape_a": list(s.shape_a), "shape_b": list(s.shape_b),
-                 "dtype_a": s.dtype_a, "dtype_b": s.dtype_b}
+                {
+                    "key": s.key,
+                    "shape_a": list(s.shape_a),
+                    "shape_b": list(s.shape_b),
+                    "dtype_a": s.dtype_a,
+                    "dtype_b": s.dtype_b,
+                }
                 for s in self.shape_changes
             ],
             "max_abs_diff": _json_float(max((v.max_abs_diff for v in self.values), default=0.0)),
             "values": [
-                {"key": v.key, **({"key_b": v.key_b} if v.key_b else {}), "shape": list(v.shape),
-                 "max_abs_diff": _json_float(v.max_abs_diff), "equal": v.equal}
+                {
+                    "key": v.key,
+                    **({"key_b": v.key_b} if v.key_b else {}),
+                    "shape": list(v.shape),
+                    "max_abs_diff": _json_float(v.max_abs_diff),
+                    "equal": v.equal,
+                }
                 for v in self.values
             ],
             "ignored_config_keys": self.ignored_config_keys,
@@ -139,7 +158,8 @@ def compare(a: Model, b: Model, atol: float = 0.0) -> Comparison:
         renamed += [(wa.key, wb.key) for wa, wb in pairs if wa.name != wb.name]
         shapes += [
             ShapeChange(wa.key, wa.shape, wb.shape, wa.dtype, wb.dtype)
-            for wa, wb in pairs if wa.shape != wb.shape or wa.dtype != wb.dtype
+            for wa, wb in pairs
+            if wa.shape != wb.shape or wa.dtype != wb.dtype
         ]
         values += _layer_values(la, lb, atol)
     return Comparison(

@@ -160,9 +160,7 @@ class Layer:
     def matrix(self, name: str) -> Matrix:
         matrices = self.matrices()
         if name not in matrices:
-            raise NotFoundError(
-                f"layer {self.path!r} has no matrix {name!r}; it has: {', '.join(matrices) or 'none'}"
-            )
+            raise NotFoundError(f"layer {self.path!r} has no matrix {name!r}; it has: {', '.join(matrices) or 'none'}")
         return matrices[name]
 
     def to_torch_state(self, force: bool = False) -> Any:
@@ -181,7 +179,9 @@ class Layer:
             parts: list[Part] = self.rule.split(config, shapes, self.context)
             var_meanings = {v.name: v.meaning for v in self.rule.variables(self.config, self.context)}
             return {
-                p.name: Matrix(p.name, self.path, by_name[p.var], p.index, p.meaning or var_meanings.get(p.var, ""), p.gate)
+                p.name: Matrix(
+                    p.name, self.path, by_name[p.var], p.index, p.meaning or var_meanings.get(p.var, ""), p.gate
+                )
                 for p in parts
             }
         except LayoutError:
@@ -298,7 +298,9 @@ class Model:
                 if any(w.name == name for w in layer.weights):
                     return layer.weight(name)
                 valid = sorted({*matrices, *(w.name for w in layer.weights)})
-                raise NotFoundError(f"layer {layer.path!r} has no matrix or weight {name!r}; valid names: {', '.join(valid) or 'none'}")
+                raise NotFoundError(
+                    f"layer {layer.path!r} has no matrix or weight {name!r}; valid names: {', '.join(valid) or 'none'}"
+                )
         raise NotFoundError(
             f"no layer in {key!r}; layers with weights: {', '.join(l.path for l in self.walk() if l.weights) or 'none'}"
         )

@@ -153,8 +153,10 @@ def _leaf_reasons(layer: Layer, backward_ok: bool) -> list[str]:
     if layer.inferred:
         reasons.append(_UNKNOWN)
     if fam == "GRU" and not cudnn and not reset_after(layer.config):
-        reasons.append("reset_after=False (torch.nn.GRU computes only the reset_after=True form, "
-                       "which applies the reset gate after the recurrent matmul)")
+        reasons.append(
+            "reset_after=False (torch.nn.GRU computes only the reset_after=True form, "
+            "which applies the reset gate after the recurrent matmul)"
+        )
     if cudnn or layer.inferred:
         return reasons  # CuDNN layers are always tanh/sigmoid; inferred ones are assumed so
     activation = _activation(_cfg(layer, "activation"))
@@ -209,8 +211,10 @@ def _not_recurrent(layer: Layer) -> str:
     what = layer.class_name
     if layer.class_name == "Bidirectional":
         what = f"Bidirectional of {', '.join(sorted({c.class_name for c in layer.children})) or 'nothing'}"
-    return (f"layer {layer.path!r} is a {what}, which has no torch.nn counterpart; only SimpleRNN, GRU, LSTM, "
-            "CuDNNGRU, CuDNNLSTM and Bidirectional wrappers of them can be exported to PyTorch")
+    return (
+        f"layer {layer.path!r} is a {what}, which has no torch.nn counterpart; only SimpleRNN, GRU, LSTM, "
+        "CuDNNGRU, CuDNNLSTM and Bidirectional wrappers of them can be exported to PyTorch"
+    )
 
 
 def _candidates(layers: list[Layer]) -> Iterator[Layer]:

@@ -53,7 +53,9 @@ def test_text_summary_example(capsys):
     [
         pytest.param(b"", "file is empty", id="empty"),
         pytest.param(b"not a model", "not a Keras model file (neither HDF5, zip archive nor JSON)", id="text"),
-        pytest.param(b"PK\x03\x04garbage", "not a Keras model file (neither HDF5, zip archive nor JSON)", id="broken-zip-header"),
+        pytest.param(
+            b"PK\x03\x04garbage", "not a Keras model file (neither HDF5, zip archive nor JSON)", id="broken-zip-header"
+        ),
     ],
 )
 def test_unreadable_file_exit_3_one_line(tmp_path, capsys, content, problem):

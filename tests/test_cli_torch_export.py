@@ -88,7 +88,9 @@ def test_weights_only_file_with_its_config(tmp_path, capsys):
     out = tmp_path / "gru.npz"
     argv = ["export", str(K3 / "rnn_seq.weights.h5"), "--to", "pytorch", "--layer", "enc_gru", "-o", str(out)]
     assert main(argv) == 2
-    assert "no layer config in the file (activations and go_backwards unknown: pass --config)" in capsys.readouterr().err
+    assert (
+        "no layer config in the file (activations and go_backwards unknown: pass --config)" in capsys.readouterr().err
+    )
     assert main([*argv, "--config", str(K3 / "rnn_seq.json")]) == 0
     arrays = truth_arrays("rnn_seq")
     state = module_tensors(load(out), "enc_gru.")
@@ -114,7 +116,12 @@ def test_force_writes_everything_with_one_warning_per_refused_layer(tmp_path, ca
     out = tmp_path / "rnn.npz"
     assert main(["export", str(K3 / "rnn_seq.keras"), "--to", "pytorch", "--force", "-o", str(out)]) == 0
     stdout, stderr = capsys.readouterr()
-    assert [line.split(":")[0] for line in unwrapped(stdout).splitlines()[:4]] == ["my_rnn", "enc_gru", "gru_ra_false", "lstm_last"]
+    assert [line.split(":")[0] for line in unwrapped(stdout).splitlines()[:4]] == [
+        "my_rnn",
+        "enc_gru",
+        "gru_ra_false",
+        "lstm_last",
+    ]
     assert stderr.splitlines() == [
         "kerasweights: warning: layer 'gru_ra_false': forced export although reset_after=False (torch.nn.GRU computes "
         "only the reset_after=True form, which applies the reset gate after the recurrent matmul), go_backwards=True "
@@ -126,16 +133,36 @@ def test_force_writes_everything_with_one_warning_per_refused_layer(tmp_path, ca
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        pytest.param(["rnn_seq.keras", "--layer", "head"], 2, "layer 'head' is a Dense, which has no torch.nn counterpart", id="dense"),
-        pytest.param(["rnn_seq.keras", "--layer", "nope"], 2, "no layer 'nope'; layers with weights:", id="unknown-layer"),
-        pytest.param(["convlstm.keras"], 2, "no SimpleRNN, GRU, LSTM or Bidirectional layer to export to PyTorch", id="convlstm"),
-        pytest.param(["activations.keras", "--layer", "lstm_relu"], 2,
-                     "layer 'lstm_relu' cannot be exported to PyTorch exactly: activation='relu' (torch.nn.LSTM supports only tanh)",
-                     id="lstm-relu"),
-        pytest.param(["activations.keras", "--layer", "gru_hard"], 2,
-                     "recurrent_activation='hard_sigmoid' (torch.nn.GRU gates use sigmoid)", id="hard-sigmoid"),
-        pytest.param(["rnn_seq.keras", "--raw"], 2, "--raw exports Keras's stored arrays; it cannot be combined with --to pytorch",
-                     id="raw"),
+        pytest.param(
+            ["rnn_seq.keras", "--layer", "head"],
+            2,
+            "layer 'head' is a Dense, which has no torch.nn counterpart",
+            id="dense",
+        ),
+        pytest.param(
+            ["rnn_seq.keras", "--layer", "nope"], 2, "no layer 'nope'; layers with weights:", id="unknown-layer"
+        ),
+        pytest.param(
+            ["convlstm.keras"], 2, "no SimpleRNN, GRU, LSTM or Bidirectional layer to export to PyTorch", id="convlstm"
+        ),
+        pytest.param(
+            ["activations.keras", "--layer", "lstm_relu"],
+            2,
+            "layer 'lstm_relu' cannot be exported to PyTorch exactly: activation='relu' (torch.nn.LSTM supports only tanh)",
+            id="lstm-relu",
+        ),
+        pytest.param(
+            ["activations.keras", "--layer", "gru_hard"],
+            2,
+            "recurrent_activation='hard_sigmoid' (torch.nn.GRU gates use sigmoid)",
+            id="hard-sigmoid",
+        ),
+        pytest.param(
+            ["rnn_seq.keras", "--raw"],
+            2,
+            "--raw exports Keras's stored arrays; it cannot be combined with --to pytorch",
+            id="raw",
+        ),
     ],
 )
 def test_what_cannot_be_exported(tmp_path, capsys, argv, code, message):

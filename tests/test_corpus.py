@@ -32,9 +32,21 @@ def test_every_recognised_layer_splits(path):
 @pytest.mark.parametrize(
     ("file", "layer", "names"),
     [
-        pytest.param("dl4j/lstm_theano_1.h5", "lstm_1", ["kernel_i", "recurrent_kernel_i", "bias_i", "kernel_c"], id="keras1-per-gate-lstm"),
-        pytest.param("dot-res-lstm/dot_res_lstm-10-0.78.hdf5", "cu_dnnlstm_3", ["kernel_i", "kernel_f"], id="cudnn-lstm"),
-        pytest.param("medaka/test_model.hdf5", "bidirectional_1/forward_gru1", ["kernel_z", "bias_h"], id="keras2-gru-no-reset-after-key"),
+        pytest.param(
+            "dl4j/lstm_theano_1.h5",
+            "lstm_1",
+            ["kernel_i", "recurrent_kernel_i", "bias_i", "kernel_c"],
+            id="keras1-per-gate-lstm",
+        ),
+        pytest.param(
+            "dot-res-lstm/dot_res_lstm-10-0.78.hdf5", "cu_dnnlstm_3", ["kernel_i", "kernel_f"], id="cudnn-lstm"
+        ),
+        pytest.param(
+            "medaka/test_model.hdf5",
+            "bidirectional_1/forward_gru1",
+            ["kernel_z", "bias_h"],
+            id="keras2-gru-no-reset-after-key",
+        ),
         pytest.param("xauusd-gru/gru_model.keras", "gru", ["recurrent_bias_h"], id="keras3-zip-gru"),
         pytest.param("char-lm-hu/bilstm_model_64.h5", "lstm_backward", ["kernel_o"], id="tfkeras-lstm"),
     ],
@@ -67,7 +79,9 @@ def test_keras1_per_gate_weights_keep_their_gate(tmp_path):
 
 @needs_corpus
 def test_weights_only_corpus_file_with_its_config():
-    with kerasweights.open(CORPUS / "hls4ml-example-models/KERAS_3layer_batch_norm_weights.h5",
-                           config=CORPUS / "hls4ml-example-models/KERAS_3layer_batch_norm.json") as model:
+    with kerasweights.open(
+        CORPUS / "hls4ml-example-models/KERAS_3layer_batch_norm_weights.h5",
+        config=CORPUS / "hls4ml-example-models/KERAS_3layer_batch_norm.json",
+    ) as model:
         assert not any(l.inferred for l in model.walk())
         assert model.layer("bn1").class_name == "BatchNormalization"

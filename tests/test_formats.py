@@ -52,7 +52,9 @@ def test_weights_only_with_config_behaves_like_full_model(path, config):
     if not full.exists():
         full = FIXTURES / "k3" / "rnn_seq.keras"
     with kerasweights.open(path, config=config) as partial, kerasweights.open(full) as whole:
-        assert [(l.path, l.class_name, l.params) for l in partial.walk()] == [(l.path, l.class_name, l.params) for l in whole.walk()]
+        assert [(l.path, l.class_name, l.params) for l in partial.walk()] == [
+            (l.path, l.class_name, l.params) for l in whole.walk()
+        ]
         assert not any(l.inferred for l in partial.walk())
         for key, matrix in whole.matrices().items():
             np.testing.assert_array_equal(partial.find(key).read(), matrix.read())
@@ -100,7 +102,9 @@ def test_chunked_and_bytes_attributes(tmp_path):
         f.attrs["keras_version"] = b"2.2.4"
         for i, name in enumerate(names):
             g = f.create_group(name.decode())
-            g.attrs["weight_names"] = np.array([f"{name.decode()}/kernel:0".encode(), f"{name.decode()}/bias:0".encode()])
+            g.attrs["weight_names"] = np.array(
+                [f"{name.decode()}/kernel:0".encode(), f"{name.decode()}/bias:0".encode()]
+            )
             g.create_dataset(f"{name.decode()}/kernel:0", data=np.ones((2, 3)))
             g.create_dataset(f"{name.decode()}/bias:0", data=np.ones(3))
     with kerasweights.open(path) as model:
@@ -134,7 +138,10 @@ def test_bfloat16_is_read_exactly(tmp_path):
 def test_deflate64_member_is_inflated_once(tmp_path):
     with zipfile.ZipFile(VARIANTS / "rnn_seq.deflate64.keras") as zf:
         assert {i.filename: i.compress_type for i in zf.infolist()}["model.weights.h5"] == 9
-    with kerasweights.open(VARIANTS / "rnn_seq.deflate64.keras") as a, kerasweights.open(FIXTURES / "k3/rnn_seq.keras") as b:
+    with (
+        kerasweights.open(VARIANTS / "rnn_seq.deflate64.keras") as a,
+        kerasweights.open(FIXTURES / "k3/rnn_seq.keras") as b,
+    ):
         for key, matrix in b.matrices().items():
             np.testing.assert_array_equal(a.find(key).read(), matrix.read())
 
@@ -145,7 +152,11 @@ def test_deflate64_member_is_inflated_once(tmp_path):
         pytest.param([1, 2], "model config is not a JSON object with a class_name", id="list"),
         pytest.param({"config": {}}, "model config is not a JSON object with a class_name", id="no-class"),
         pytest.param({"class_name": "Sequential", "config": 3}, "has a config of type int", id="config-int"),
-        pytest.param({"class_name": "Sequential", "config": {"layers": {"a": 1}}}, "layers is a dict, expected a list", id="layers-dict"),
+        pytest.param(
+            {"class_name": "Sequential", "config": {"layers": {"a": 1}}},
+            "layers is a dict, expected a list",
+            id="layers-dict",
+        ),
         pytest.param({"class_name": "Sequential", "config": {"layers": ["Dense"]}}, "layer 0 is a str", id="layer-str"),
     ],
 )

@@ -83,9 +83,25 @@ def _samples() -> list[Sample]:
         out.append(Sample(param.id, {path.name: path.read_bytes()}, path.name, config, where))
     for name in ("rnn_seq.deflate.keras", "rnn_seq.deflate64.keras", "compiled.keras"):
         out.append(Sample(f"variants/{name}", {name: (VARIANTS / name).read_bytes()}, name, None, "config.json"))
-    out.append(Sample("variants/compiled.h5", {"compiled.h5": (VARIANTS / "compiled.h5").read_bytes()}, "compiled.h5", None, "attr"))
+    out.append(
+        Sample(
+            "variants/compiled.h5",
+            {"compiled.h5": (VARIANTS / "compiled.h5").read_bytes()},
+            "compiled.h5",
+            None,
+            "attr",
+        )
+    )
     folder = VARIANTS / "rnn_seq_dir"
-    out.append(Sample("variants/rnn_seq_dir", {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}, ".", None, "config.json"))
+    out.append(
+        Sample(
+            "variants/rnn_seq_dir",
+            {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()},
+            ".",
+            None,
+            "config.json",
+        )
+    )
     shards = {p.name: p.read_bytes() for p in VARIANTS.glob("rnn_seq*.weights.*")}
     out.append(Sample("variants/rnn_seq.weights.json", shards, "rnn_seq.weights.json", FIXTURES / "k3/rnn_seq.json"))
     return out
@@ -117,7 +133,9 @@ def guarded(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 _cases = itertools.count()
 
 
-def assert_contract(workdir: Path, sample: Sample, files: dict[str, bytes], in_memory: bool = False, config: Path | None = None) -> None:
+def assert_contract(
+    workdir: Path, sample: Sample, files: dict[str, bytes], in_memory: bool = False, config: Path | None = None
+) -> None:
     """Open the mutated files; the model works or the error is one clean line naming the file."""
     folder = workdir / f"case{next(_cases)}"
     folder.mkdir()
@@ -173,10 +191,16 @@ class Files(dict):  # type: ignore[type-arg]
     """Mutated files by name; shown by size and digest, not by their bytes, in failure reports."""
 
     def __repr__(self) -> str:
-        return "Files(" + ", ".join(f"{k}: {len(v):,} bytes sha1 {hashlib.sha1(v).hexdigest()[:12]}" for k, v in self.items()) + ")"
+        return (
+            "Files("
+            + ", ".join(f"{k}: {len(v):,} bytes sha1 {hashlib.sha1(v).hexdigest()[:12]}" for k, v in self.items())
+            + ")"
+        )
 
 
-def mutated(mutate: Mutator, samples: list[Sample] = SAMPLES) -> st.SearchStrategy[tuple[Sample, dict[str, bytes], bool]]:
+def mutated(
+    mutate: Mutator, samples: list[Sample] = SAMPLES
+) -> st.SearchStrategy[tuple[Sample, dict[str, bytes], bool]]:
     @st.composite
     def build(draw: st.DrawFn) -> tuple[Sample, dict[str, bytes], bool]:
         sample = draw(st.sampled_from(samples))
@@ -193,7 +217,9 @@ def truncate(draw: st.DrawFn, data: bytes) -> bytes:
 
 def flip_bits(draw: st.DrawFn, data: bytes) -> bytes:
     out = bytearray(data)
-    for pos, bit in draw(st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 7)), min_size=1, max_size=16)):
+    for pos, bit in draw(
+        st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 7)), min_size=1, max_size=16)
+    ):
         out[pos] ^= 1 << bit
     return bytes(out)
 
@@ -206,7 +232,13 @@ def zero_range(draw: st.DrawFn, data: bytes) -> bytes:
 
 def overwrite_or_insert(draw: st.DrawFn, data: bytes) -> bytes:
     out = bytearray(data)
-    for pos, chunk, insert in draw(st.lists(st.tuples(st.integers(0, len(data)), st.binary(min_size=1, max_size=16), st.booleans()), min_size=1, max_size=8)):
+    for pos, chunk, insert in draw(
+        st.lists(
+            st.tuples(st.integers(0, len(data)), st.binary(min_size=1, max_size=16), st.booleans()),
+            min_size=1,
+            max_size=8,
+        )
+    ):
         out[pos : pos if insert else pos + len(chunk)] = chunk
     return bytes(out)
 
@@ -249,7 +281,18 @@ def test_spliced_with_another_file(workdir, case):
 
 # -- re-zipped archives ---------------------------------------------------------------------------------
 
-NAMES = ["config.json", "metadata.json", "model.weights.h5", "variables.h5", "model.weights.npz", "assets/x", "../x", "/abs", "CONFIG.JSON", ""]
+NAMES = [
+    "config.json",
+    "metadata.json",
+    "model.weights.h5",
+    "variables.h5",
+    "model.weights.npz",
+    "assets/x",
+    "../x",
+    "/abs",
+    "CONFIG.JSON",
+    "",
+]
 METHODS = [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
 
 
@@ -301,9 +344,20 @@ def test_rezipped_archive(workdir, case):
 # -- configs with values of the wrong JSON type ------------------------------------------------------------
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8)
-    | st.sampled_from(["GRU", "LSTM", "Dense", "Bidirectional", "TimeDistributed", "Sequential", "Functional", "Model", "a/b"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["class_name", "config", "layers", "name", "units", "layer"]), inner, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(
+        ["GRU", "LSTM", "Dense", "Bidirectional", "TimeDistributed", "Sequential", "Functional", "Model", "a/b"]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["class_name", "config", "layers", "name", "units", "layer"]), inner, max_size=3
+        )
+    ),
     max_leaves=6,
 )
 
@@ -360,7 +414,9 @@ def wrong_typed_config(draw: st.DrawFn) -> tuple[Sample, dict[str, bytes], bool,
         with zipfile.ZipFile(out, "w") as archive:
             for info, data in members:
                 info.compress_type = _writable(info.compress_type)
-                archive.writestr(info, text.encode("utf-8", "surrogatepass") if info.filename == "config.json" else data)
+                archive.writestr(
+                    info, text.encode("utf-8", "surrogatepass") if info.filename == "config.json" else data
+                )
         files[sample.entry] = out.getvalue()
     elif sample.model_config:
         files[sample.model_config] = text.encode("utf-8", "surrogatepass")

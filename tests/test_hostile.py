@@ -173,7 +173,11 @@ def write_raw_zip(path: Path, entries: list[Entry]) -> Path:
     with open(path, "wb") as f:
         for e in entries:
             offset, name = f.tell(), e.name.encode()
-            f.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, e.method, 0, 0x21, e.crc, e.compressed, e.size, len(name), 0))
+            f.write(
+                struct.pack(
+                    "<4s5H3L2H", b"PK\x03\x04", 20, 0, e.method, 0, 0x21, e.crc, e.compressed, e.size, len(name), 0
+                )
+            )
             f.write(name)
             if isinstance(e.chunks, int):
                 f.seek(e.chunks, io.SEEK_CUR)
@@ -181,8 +185,27 @@ def write_raw_zip(path: Path, entries: list[Entry]) -> Path:
                 for chunk in e.chunks:
                     f.write(chunk)
             central.append(
-                struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, e.method, 0, 0x21, e.crc, e.compressed, e.size,
-                            len(name), 0, 0, 0, 0, 0o100644 << 16, offset) + name
+                struct.pack(
+                    "<4s6H3L5H2L",
+                    b"PK\x01\x02",
+                    20,
+                    20,
+                    0,
+                    e.method,
+                    0,
+                    0x21,
+                    e.crc,
+                    e.compressed,
+                    e.size,
+                    len(name),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0o100644 << 16,
+                    offset,
+                )
+                + name
             )
         start = f.tell()
         for record in central:
@@ -214,10 +237,13 @@ def zip_bomb(tmp_path: Path, declared: int = 2 * GiB) -> Path:
     """A .keras whose model.weights.h5 inflates to 2 GiB of zeros (2 MB on disk)."""
     chunks, compressed = deflated_zeros(2048)
     members = dir_members()
-    return write_raw_zip(tmp_path / "bomb.keras", [
-        stored("config.json", members["config.json"]),
-        Entry("model.weights.h5", zipfile.ZIP_DEFLATED, ZEROS_2GIB_CRC32, compressed, declared, chunks),
-    ])
+    return write_raw_zip(
+        tmp_path / "bomb.keras",
+        [
+            stored("config.json", members["config.json"]),
+            Entry("model.weights.h5", zipfile.ZIP_DEFLATED, ZEROS_2GIB_CRC32, compressed, declared, chunks),
+        ],
+    )
 
 
 def edit_h5(src: Path, dest: Path, edit: Callable[[h5py.File], None]) -> Path:
@@ -281,7 +307,9 @@ def unknown_filter(f: h5py.File, key: str, values: np.ndarray) -> None:
 
 
 def strings(f: h5py.File, key: str, values: np.ndarray) -> None:
-    f.create_dataset(key, data=np.array(["a"] * values.size, dtype=object).reshape(values.shape), dtype=h5py.string_dtype())
+    f.create_dataset(
+        key, data=np.array(["a"] * values.size, dtype=object).reshape(values.shape), dtype=h5py.string_dtype()
+    )
 
 
 def legacy_with(make: Callable[..., None]) -> Callable[[Path], tuple[Path, None]]:
@@ -290,7 +318,9 @@ def legacy_with(make: Callable[..., None]) -> Callable[[Path], tuple[Path, None]
 
 def keras_weights_with(make: Callable[..., None]) -> Callable[[Path], tuple[Path, None]]:
     def build(tmp: Path) -> tuple[Path, None]:
-        weights = edit_h5(VARIANTS / "rnn_seq_dir" / "model.weights.h5", tmp / "model.weights.h5", replace_dataset(VARS_KERNEL, make))
+        weights = edit_h5(
+            VARIANTS / "rnn_seq_dir" / "model.weights.h5", tmp / "model.weights.h5", replace_dataset(VARS_KERNEL, make)
+        )
         return keras_with(tmp, model_weights_h5=weights.read_bytes()), None
 
     return build
@@ -354,8 +384,15 @@ def hdf5_hidden_in_zip(tmp: Path) -> tuple[Path, None]:
     name = "assets/evil.h5"
     pad = 4096 - 2 * 30 - len("pad") - len(name)  # two local headers before the HDF5 bytes
     path = tmp / "model.keras"
-    write_raw_zip(path, [stored("pad", bytes(pad)), stored(name, LEGACY.read_bytes()),
-                         stored("config.json", members["config.json"]), stored("model.weights.h5", members["model.weights.h5"])])
+    write_raw_zip(
+        path,
+        [
+            stored("pad", bytes(pad)),
+            stored(name, LEGACY.read_bytes()),
+            stored("config.json", members["config.json"]),
+            stored("model.weights.h5", members["model.weights.h5"]),
+        ],
+    )
     return path, None
 
 
@@ -393,16 +430,21 @@ def member_size_lies(tmp: Path) -> tuple[Path, None]:
     """A member declaring 1,000 bytes whose data inflates to 2 GiB."""
     chunks, compressed = deflated_zeros(2048)
     members = dir_members()
-    return write_raw_zip(tmp / "model.keras", [
-        stored("config.json", members["config.json"]),
-        Entry("model.weights.h5", zipfile.ZIP_DEFLATED, ZEROS_2GIB_CRC32, compressed, 1000, chunks),
-    ]), None
+    return write_raw_zip(
+        tmp / "model.keras",
+        [
+            stored("config.json", members["config.json"]),
+            Entry("model.weights.h5", zipfile.ZIP_DEFLATED, ZEROS_2GIB_CRC32, compressed, 1000, chunks),
+        ],
+    ), None
 
 
 def stored_size_lies(tmp: Path) -> tuple[Path, None]:
     members = dir_members()
     weights = members["model.weights.h5"]
-    lie = Entry("model.weights.h5", zipfile.ZIP_STORED, zlib.crc32(weights), len(weights), 100 * len(weights), [weights])
+    lie = Entry(
+        "model.weights.h5", zipfile.ZIP_STORED, zlib.crc32(weights), len(weights), 100 * len(weights), [weights]
+    )
     return write_raw_zip(tmp / "model.keras", [stored("config.json", members["config.json"]), lie]), None
 
 
@@ -412,7 +454,9 @@ def config_size_lies(tmp: Path) -> tuple[Path, None]:
     crc = 0
     for _ in range(100):
         crc = zlib.crc32(bytes(MiB), crc)
-    return write_raw_zip(tmp / "model.keras", [Entry("config.json", zipfile.ZIP_DEFLATED, crc, compressed, 100, chunks)]), None
+    return write_raw_zip(
+        tmp / "model.keras", [Entry("config.json", zipfile.ZIP_DEFLATED, crc, compressed, 100, chunks)]
+    ), None
 
 
 def duplicate_member(tmp: Path) -> tuple[Path, None]:
@@ -451,90 +495,254 @@ def deep_model_config(tmp: Path) -> tuple[Path, None]:
 # -- the named cases --------------------------------------------------------------------------------
 
 
-def case(id: str, build: Callable[[Path], tuple[Path, Path | None]], error: type[KerasWeightsError], fragment: str) -> Any:
+def case(
+    id: str, build: Callable[[Path], tuple[Path, Path | None]], error: type[KerasWeightsError], fragment: str
+) -> Any:
     return pytest.param(build, error, fragment, id=id)
 
 
 OPEN_FAILS = [
     # zip archives: sizes, ratios, members
-    case("zip-bomb-2GiB-of-zeros", lambda t: (zip_bomb(t), None), LimitExceededError,
-         "to 2,147,483,648 bytes), over the limit of 200"),
-    case("member-declares-1000-bytes-inflates-2GiB", member_size_lies, CorruptFileError,
-         "cannot inflate zip member 'model.weights.h5' (Bad CRC-32 for file 'model.weights.h5')"),
-    case("config-declares-100-bytes-inflates-100MB", config_size_lies, CorruptFileError,
-         "cannot inflate zip member 'config.json' (Bad CRC-32"),
-    case("stored-member-declares-more-than-archive", stored_size_lies, CorruptFileError,
-         "zip member 'model.weights.h5' runs past the end of the archive (truncated file?)"),
+    case(
+        "zip-bomb-2GiB-of-zeros",
+        lambda t: (zip_bomb(t), None),
+        LimitExceededError,
+        "to 2,147,483,648 bytes), over the limit of 200",
+    ),
+    case(
+        "member-declares-1000-bytes-inflates-2GiB",
+        member_size_lies,
+        CorruptFileError,
+        "cannot inflate zip member 'model.weights.h5' (Bad CRC-32 for file 'model.weights.h5')",
+    ),
+    case(
+        "config-declares-100-bytes-inflates-100MB",
+        config_size_lies,
+        CorruptFileError,
+        "cannot inflate zip member 'config.json' (Bad CRC-32",
+    ),
+    case(
+        "stored-member-declares-more-than-archive",
+        stored_size_lies,
+        CorruptFileError,
+        "zip member 'model.weights.h5' runs past the end of the archive (truncated file?)",
+    ),
     case("member-twice", duplicate_member, CorruptFileError, "zip archive holds 'config.json' twice"),
-    case("missing-config-json", lambda t: (keras_with(t, config_json=None), None), UnsupportedFormatError,
-         "zip archive is not a Keras model: it has no config.json (members: metadata.json, model.weights.h5)"),
-    case("missing-model-weights-h5", lambda t: (keras_with(t, model_weights_h5=None), None), CorruptFileError,
-         "archive has no model.weights.h5 member"),
-    case("weights-member-not-hdf5", lambda t: (keras_with(t, model_weights_h5=b"hello"), None), CorruptFileError,
-         "cannot open as HDF5 (file signature not found)"),
+    case(
+        "missing-config-json",
+        lambda t: (keras_with(t, config_json=None), None),
+        UnsupportedFormatError,
+        "zip archive is not a Keras model: it has no config.json (members: metadata.json, model.weights.h5)",
+    ),
+    case(
+        "missing-model-weights-h5",
+        lambda t: (keras_with(t, model_weights_h5=None), None),
+        CorruptFileError,
+        "archive has no model.weights.h5 member",
+    ),
+    case(
+        "weights-member-not-hdf5",
+        lambda t: (keras_with(t, model_weights_h5=b"hello"), None),
+        CorruptFileError,
+        "cannot open as HDF5 (file signature not found)",
+    ),
     # JSON: bombs, sizes, encodings
-    case("json-depth-100000-keras", lambda t: (keras_with(t, config_json=DEEP), None), LimitExceededError,
-         "config.json is nested more than 200 levels deep"),
-    case("json-depth-100000-h5-attribute", deep_model_config, LimitExceededError,
-         "model_config attribute is nested more than 200 levels deep"),
-    case("json-depth-100000-config-option", lambda t: config_file(t, DEEP), LimitExceededError, "is nested more than 200 levels deep"),
-    case("json-100MB-keras", big_config_keras, LimitExceededError,
-         "zip member 'config.json' declares 104,857,600 bytes, over the limit of 67,108,864"),
-    case("json-100MB-directory", big_config_dir, LimitExceededError, "config.json is 104,857,600 bytes, over the limit of 67,108,864"),
-    case("json-2.1-million-values", lambda t: (keras_with(t, config_json=b"[" + b"{}," * 2_100_000 + b"{}]"), None),
-         LimitExceededError, "config.json holds about 4,200,002 values, over the limit of 2,000,000"),
-    case("json-not-utf8", lambda t: (keras_with(t, config_json=b'{"name": "\xff"}'), None), ConfigError,
-         "config.json is not UTF-8 text (byte 10)"),
-    case("json-5000-digit-integer", lambda t: (keras_with(t, config_json=b'{"a": ' + b"9" * 5000 + b"}"), None), ConfigError,
-         "config.json is not usable JSON (Exceeds the limit (4300 digits)"),
-    case("json-invalid", lambda t: (keras_with(t, config_json=b'{"class_name": '), None), ConfigError,
-         "config.json is not valid JSON (Expecting value at line 1, column 16)"),
+    case(
+        "json-depth-100000-keras",
+        lambda t: (keras_with(t, config_json=DEEP), None),
+        LimitExceededError,
+        "config.json is nested more than 200 levels deep",
+    ),
+    case(
+        "json-depth-100000-h5-attribute",
+        deep_model_config,
+        LimitExceededError,
+        "model_config attribute is nested more than 200 levels deep",
+    ),
+    case(
+        "json-depth-100000-config-option",
+        lambda t: config_file(t, DEEP),
+        LimitExceededError,
+        "is nested more than 200 levels deep",
+    ),
+    case(
+        "json-100MB-keras",
+        big_config_keras,
+        LimitExceededError,
+        "zip member 'config.json' declares 104,857,600 bytes, over the limit of 67,108,864",
+    ),
+    case(
+        "json-100MB-directory",
+        big_config_dir,
+        LimitExceededError,
+        "config.json is 104,857,600 bytes, over the limit of 67,108,864",
+    ),
+    case(
+        "json-2.1-million-values",
+        lambda t: (keras_with(t, config_json=b"[" + b"{}," * 2_100_000 + b"{}]"), None),
+        LimitExceededError,
+        "config.json holds about 4,200,002 values, over the limit of 2,000,000",
+    ),
+    case(
+        "json-not-utf8",
+        lambda t: (keras_with(t, config_json=b'{"name": "\xff"}'), None),
+        ConfigError,
+        "config.json is not UTF-8 text (byte 10)",
+    ),
+    case(
+        "json-5000-digit-integer",
+        lambda t: (keras_with(t, config_json=b'{"a": ' + b"9" * 5000 + b"}"), None),
+        ConfigError,
+        "config.json is not usable JSON (Exceeds the limit (4300 digits)",
+    ),
+    case(
+        "json-invalid",
+        lambda t: (keras_with(t, config_json=b'{"class_name": '), None),
+        ConfigError,
+        "config.json is not valid JSON (Expecting value at line 1, column 16)",
+    ),
     # JSON of the wrong shape
-    case("config-is-a-list", lambda t: (keras_with(t, config_json=b"[1, 2]"), None), ConfigError,
-         "config.json holds an array, not a model config object"),
-    case("config-is-a-number", lambda t: (keras_with(t, config_json=b"3"), None), ConfigError,
-         "config.json holds a number, not a model config object"),
-    case("config-is-a-string", lambda t: (keras_with(t, config_json=b'"Sequential"'), None), ConfigError,
-         "config.json holds a string, not a model config object"),
-    case("config-is-null", lambda t: (keras_with(t, config_json=b"null"), None), ConfigError,
-         "config.json holds null, not a model config object"),
-    case("layers-is-a-dict", lambda t: (keras_with(t, config_json=config_edit(lambda c: c["config"].update(layers={"a": 1}))), None),
-         ConfigError, "model config > rnn_seq: layers is a dict, expected a list"),
-    case("layer-entry-is-a-string", lambda t: (keras_with(t, config_json=config_edit(lambda c: c["config"]["layers"].__setitem__(1, "GRU"))), None),
-         ConfigError, "model config > rnn_seq > layer 1 is a str, expected an object with class_name and config"),
-    case("layer-class-name-missing", lambda t: (keras_with(t, config_json=config_edit(lambda c: layer_at(c, 2).pop("class_name") and None)), None),
-         ConfigError, "model config > rnn_seq > layer 2 has no class_name string"),
-    case("model-class-name-missing", lambda t: (keras_with(t, config_json=config_edit(lambda c: c.pop("class_name") and None)), None),
-         ConfigError, "model config is not a JSON object with a class_name"),
-    case("layer-config-is-a-list", lambda t: (keras_with(t, config_json=config_edit(lambda c: layer_at(c, 2).update(config=[1]))), None),
-         ConfigError, "model config > rnn_seq > layer 2 (GRU) has a config of type list"),
-    case("metadata-is-a-list", lambda t: (keras_with(t, metadata_json=b"[]"), None), ConfigError, "metadata.json is not a JSON object"),
-    case("config-option-is-a-list", lambda t: config_file(t, b"[1]"), ConfigError, "model config is not a JSON object with a class_name"),
+    case(
+        "config-is-a-list",
+        lambda t: (keras_with(t, config_json=b"[1, 2]"), None),
+        ConfigError,
+        "config.json holds an array, not a model config object",
+    ),
+    case(
+        "config-is-a-number",
+        lambda t: (keras_with(t, config_json=b"3"), None),
+        ConfigError,
+        "config.json holds a number, not a model config object",
+    ),
+    case(
+        "config-is-a-string",
+        lambda t: (keras_with(t, config_json=b'"Sequential"'), None),
+        ConfigError,
+        "config.json holds a string, not a model config object",
+    ),
+    case(
+        "config-is-null",
+        lambda t: (keras_with(t, config_json=b"null"), None),
+        ConfigError,
+        "config.json holds null, not a model config object",
+    ),
+    case(
+        "layers-is-a-dict",
+        lambda t: (keras_with(t, config_json=config_edit(lambda c: c["config"].update(layers={"a": 1}))), None),
+        ConfigError,
+        "model config > rnn_seq: layers is a dict, expected a list",
+    ),
+    case(
+        "layer-entry-is-a-string",
+        lambda t: (keras_with(t, config_json=config_edit(lambda c: c["config"]["layers"].__setitem__(1, "GRU"))), None),
+        ConfigError,
+        "model config > rnn_seq > layer 1 is a str, expected an object with class_name and config",
+    ),
+    case(
+        "layer-class-name-missing",
+        lambda t: (keras_with(t, config_json=config_edit(lambda c: layer_at(c, 2).pop("class_name") and None)), None),
+        ConfigError,
+        "model config > rnn_seq > layer 2 has no class_name string",
+    ),
+    case(
+        "model-class-name-missing",
+        lambda t: (keras_with(t, config_json=config_edit(lambda c: c.pop("class_name") and None)), None),
+        ConfigError,
+        "model config is not a JSON object with a class_name",
+    ),
+    case(
+        "layer-config-is-a-list",
+        lambda t: (keras_with(t, config_json=config_edit(lambda c: layer_at(c, 2).update(config=[1]))), None),
+        ConfigError,
+        "model config > rnn_seq > layer 2 (GRU) has a config of type list",
+    ),
+    case(
+        "metadata-is-a-list",
+        lambda t: (keras_with(t, metadata_json=b"[]"), None),
+        ConfigError,
+        "metadata.json is not a JSON object",
+    ),
+    case(
+        "config-option-is-a-list",
+        lambda t: config_file(t, b"[1]"),
+        ConfigError,
+        "model config is not a JSON object with a class_name",
+    ),
     # HDF5: links, damaged structures
-    case("external-link-to-another-file", legacy_with(external_link), UnsafeContentError,
-         f"/{LEGACY_KERNEL} is an HDF5 external link to "),
-    case("soft-link", legacy_with(soft_link), UnsafeContentError,
-         f"/{LEGACY_KERNEL} is an HDF5 soft link to '/model_weights/head/rnn_seq/head/bias'; links are never followed"),
-    case("zeroed-global-heap", zeroed_global_heap, CorruptFileError,
-         "HDF5 global heap at byte 2,048 is damaged (an object of size 0 that would make libhdf5 loop forever)"),
-    case("local-heap-free-list-loops", looping_local_heap, CorruptFileError,
-         "HDF5 local heap at byte 680 is damaged (its free list loops, which libhdf5 would follow forever)"),
-    case("attribute-type-damaged", damaged_attribute_type, CorruptFileError,
-         "attribute 'name' of '/vars' is not text (HDF5 type class 9)"),
-    case("attribute-string-of-4GiB", huge_string_length, CorruptFileError,
-         "attribute 'backend' of '/' declares a string of 4,294,967,295 bytes, over the limit of 268,435,456"),
+    case(
+        "external-link-to-another-file",
+        legacy_with(external_link),
+        UnsafeContentError,
+        f"/{LEGACY_KERNEL} is an HDF5 external link to ",
+    ),
+    case(
+        "soft-link",
+        legacy_with(soft_link),
+        UnsafeContentError,
+        f"/{LEGACY_KERNEL} is an HDF5 soft link to '/model_weights/head/rnn_seq/head/bias'; links are never followed",
+    ),
+    case(
+        "zeroed-global-heap",
+        zeroed_global_heap,
+        CorruptFileError,
+        "HDF5 global heap at byte 2,048 is damaged (an object of size 0 that would make libhdf5 loop forever)",
+    ),
+    case(
+        "local-heap-free-list-loops",
+        looping_local_heap,
+        CorruptFileError,
+        "HDF5 local heap at byte 680 is damaged (its free list loops, which libhdf5 would follow forever)",
+    ),
+    case(
+        "attribute-type-damaged",
+        damaged_attribute_type,
+        CorruptFileError,
+        "attribute 'name' of '/vars' is not text (HDF5 type class 9)",
+    ),
+    case(
+        "attribute-string-of-4GiB",
+        huge_string_length,
+        CorruptFileError,
+        "attribute 'backend' of '/' declares a string of 4,294,967,295 bytes, over the limit of 268,435,456",
+    ),
     # what the file is
-    case("zip-and-hdf5-polyglot", polyglot, UnsupportedFormatError,
-         "file is both an HDF5 file and a zip archive; refusing an ambiguous file"),
-    case("hdf5-superblock-inside-zip", hdf5_hidden_in_zip, UnsupportedFormatError, "file is both an HDF5 file and a zip archive"),
-    case("text-file-named-h5", text_file, UnsupportedFormatError, "not a Keras model file (neither HDF5, zip archive nor JSON)"),
+    case(
+        "zip-and-hdf5-polyglot",
+        polyglot,
+        UnsupportedFormatError,
+        "file is both an HDF5 file and a zip archive; refusing an ambiguous file",
+    ),
+    case(
+        "hdf5-superblock-inside-zip",
+        hdf5_hidden_in_zip,
+        UnsupportedFormatError,
+        "file is both an HDF5 file and a zip archive",
+    ),
+    case(
+        "text-file-named-h5",
+        text_file,
+        UnsupportedFormatError,
+        "not a Keras model file (neither HDF5, zip archive nor JSON)",
+    ),
     case("empty-file", empty_file, UnsupportedFormatError, "file is empty"),
-    case("directory-without-config-json", dir_without_config, UnsupportedFormatError,
-         "directory is not a Keras model: it has no config.json"),
-    case("shard-name-with-dotdot", lambda t: sharded_with(t, "../rnn_seq_00002.weights.h5"), UnsafeContentError,
-         "shard name '../rnn_seq_00002.weights.h5' points outside the index's folder"),
-    case("shard-name-absolute", lambda t: sharded_with(t, "/etc/passwd"), UnsafeContentError,
-         "shard name '/etc/passwd' points outside the index's folder"),
+    case(
+        "directory-without-config-json",
+        dir_without_config,
+        UnsupportedFormatError,
+        "directory is not a Keras model: it has no config.json",
+    ),
+    case(
+        "shard-name-with-dotdot",
+        lambda t: sharded_with(t, "../rnn_seq_00002.weights.h5"),
+        UnsafeContentError,
+        "shard name '../rnn_seq_00002.weights.h5' points outside the index's folder",
+    ),
+    case(
+        "shard-name-absolute",
+        lambda t: sharded_with(t, "/etc/passwd"),
+        UnsafeContentError,
+        "shard name '/etc/passwd' points outside the index's folder",
+    ),
 ]
 
 # Opened and summarised from metadata alone; reading the weight behind the problem fails.
@@ -542,9 +750,24 @@ READ_FAILS = [
     case(f"{name}-{where}", wrap(make), error, fragment)
     for name, make, error, fragment in [
         ("external-raw-storage", external_storage, UnsafeContentError, "keeps its data in external files"),
-        ("virtual-dataset", virtual, UnsafeContentError, "is a virtual dataset mapping other files; refusing to read it"),
-        ("huge-declared-shape", huge_shape, LimitExceededError, "declares 4,000,000,000,000 bytes, over the limit of 4,294,967,296"),
-        ("unknown-filter", unknown_filter, UnsafeContentError, "needs unknown HDF5 filter(s) 32015 (plugins are never loaded)"),
+        (
+            "virtual-dataset",
+            virtual,
+            UnsafeContentError,
+            "is a virtual dataset mapping other files; refusing to read it",
+        ),
+        (
+            "huge-declared-shape",
+            huge_shape,
+            LimitExceededError,
+            "declares 4,000,000,000,000 bytes, over the limit of 4,294,967,296",
+        ),
+        (
+            "unknown-filter",
+            unknown_filter,
+            UnsafeContentError,
+            "needs unknown HDF5 filter(s) 32015 (plugins are never loaded)",
+        ),
         ("strings-not-numbers", strings, CorruptFileError, "holds object values, not numbers"),
     ]
     for where, wrap in (("h5", legacy_with), ("keras", keras_weights_with))
@@ -643,7 +866,9 @@ print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
 def test_declared_string_length_allocates_nothing(tmp_path):
     """libhdf5's own allocations are invisible to tracemalloc: measure the peak resident set."""
     path, _ = huge_string_length(tmp_path)
-    result = subprocess.run([sys.executable, "-c", RSS_PROBE, str(path)], capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, str(path)], capture_output=True, text=True, timeout=120, check=True
+    )
     error, peak_mib = result.stdout.split()
     assert error == "CorruptFileError"
     assert int(peak_mib) < 512  # 4 GB without the check
@@ -659,7 +884,9 @@ def test_huge_declared_shape_is_summarised_without_reading(tmp_path, capsys):
     assert "1000000x1000000" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("shape", [pytest.param("diamonds", id="2**40-paths"), pytest.param("cycle", id="group-inside-itself")])
+@pytest.mark.parametrize(
+    "shape", [pytest.param("diamonds", id="2**40-paths"), pytest.param("cycle", id="group-inside-itself")]
+)
 def test_hard_link_graphs_are_walked_once(tmp_path, shape):
     """Hard links can make a group its own child, or give 40 nested groups 2**40 paths."""
 
@@ -686,7 +913,9 @@ def test_stored_array_of_the_wrong_rank_is_a_layout_error(tmp_path):
     with kerasweights.open(path) as model:  # no config: the layers are inferred from the arrays
         with pytest.raises(LayoutError) as info:
             model.matrices()
-    assert_clean(info.value, path, "layer 'enc_gru' (GRU): stored shapes (6, 15), (), (2, 15) do not fit its layout (IndexError")
+    assert_clean(
+        info.value, path, "layer 'enc_gru' (GRU): stored shapes (6, 15), (), (2, 15) do not fit its layout (IndexError"
+    )
 
 
 # -- limits are configurable ----------------------------------------------------------------------
@@ -695,10 +924,24 @@ def test_stored_array_of_the_wrong_rank_is_a_layout_error(tmp_path):
 @pytest.mark.parametrize(
     ("source", "limits", "fragment"),
     [
-        pytest.param("k3/rnn_seq.keras", Limits(max_json_bytes=1000), "zip member 'config.json' declares", id="json-bytes"),
-        pytest.param("k3/rnn_seq.h5", Limits(max_json_depth=3), "model_config attribute is nested more than 3 levels deep", id="json-depth"),
-        pytest.param("k3/rnn_seq.keras", Limits(max_members=2), "zip archive has 3 members, over the limit of 2", id="members"),
-        pytest.param("k3/rnn_seq.keras", Limits(max_member_bytes=1000), "zip member 'model.weights.h5' declares", id="member-bytes"),
+        pytest.param(
+            "k3/rnn_seq.keras", Limits(max_json_bytes=1000), "zip member 'config.json' declares", id="json-bytes"
+        ),
+        pytest.param(
+            "k3/rnn_seq.h5",
+            Limits(max_json_depth=3),
+            "model_config attribute is nested more than 3 levels deep",
+            id="json-depth",
+        ),
+        pytest.param(
+            "k3/rnn_seq.keras", Limits(max_members=2), "zip archive has 3 members, over the limit of 2", id="members"
+        ),
+        pytest.param(
+            "k3/rnn_seq.keras",
+            Limits(max_member_bytes=1000),
+            "zip member 'model.weights.h5' declares",
+            id="member-bytes",
+        ),
     ],
 )
 def test_limits_can_be_tightened_at_open(source, limits, fragment):
@@ -751,7 +994,11 @@ def test_links_in_keras_weights_are_reported_not_followed(tmp_path, make, descri
 
 
 def test_link_beside_the_weights_of_a_legacy_file_is_reported(tmp_path):
-    path = edit_h5(LEGACY, tmp_path / "model.h5", lambda f: f.__setitem__("evil", h5py.ExternalLink(str(other_h5(tmp_path)), "/secret")))
+    path = edit_h5(
+        LEGACY,
+        tmp_path / "model.h5",
+        lambda f: f.__setitem__("evil", h5py.ExternalLink(str(other_h5(tmp_path)), "/secret")),
+    )
     with kerasweights.open(path) as model:
         assert model.external_links == [f"/evil is an external link to {tmp_path / 'elsewhere.h5'}:/secret"]
         exercise(model)
@@ -782,7 +1029,14 @@ def test_extension_lying_files_read_by_content(tmp_path, source, name, expected)
 def test_keras_weights_at_a_superblock_offset_are_not_a_polyglot(tmp_path, offset):
     """Keras stores model.weights.h5 uncompressed: it may start at 8192 by chance, where libhdf5 looks too."""
     members = dir_members()
-    before = 2 * 30 + len("metadata.json") + len(members["metadata.json"]) + len("config.json") + 30 + len("model.weights.h5")
+    before = (
+        2 * 30
+        + len("metadata.json")
+        + len(members["metadata.json"])
+        + len("config.json")
+        + 30
+        + len("model.weights.h5")
+    )
     members["config.json"] += b" " * (offset - before - len(members["config.json"]))
     path = write_keras(tmp_path / "model.keras", members)
     assert path.read_bytes()[offset : offset + 4] == b"\x89HDF"
@@ -798,16 +1052,36 @@ def test_config_modules_and_lambda_bytecode_are_never_run(tmp_path, monkeypatch,
     (tmp_path / "kw_evil_module.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Evil: pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     code = compile(f"open({str(marker)!r}, 'w').close()", "<lambda>", "exec")
-    function = {"class_name": "__lambda__", "config": {"code": base64.b64encode(marshal.dumps(code)).decode(), "defaults": None, "closure": None}}
+    function = {
+        "class_name": "__lambda__",
+        "config": {"code": base64.b64encode(marshal.dumps(code)).decode(), "defaults": None, "closure": None},
+    }
 
     def edit(config: dict[str, Any]) -> None:
         layer_at(config, 1).update(module="kw_evil_module", registered_name="kw_evil_module>Evil")
         layer_at(config, 1)["config"]["activation"] = {"module": "kw_evil_module", "class_name": "Evil", "config": {}}
-        config["config"]["layers"].insert(2, {"module": "keras.layers", "class_name": "Lambda",
-                                              "config": {"name": "double", "function": function, "arguments": {}}})
-        config["config"]["layers"].insert(3, {"class_name": "Lambda", "config": {  # tf.keras spelling
-            "name": "double_tfk", "function": [function["config"]["code"], None, None], "function_type": "lambda",
-            "module": "kw_evil_module", "output_shape": None, "arguments": {}}})
+        config["config"]["layers"].insert(
+            2,
+            {
+                "module": "keras.layers",
+                "class_name": "Lambda",
+                "config": {"name": "double", "function": function, "arguments": {}},
+            },
+        )
+        config["config"]["layers"].insert(
+            3,
+            {
+                "class_name": "Lambda",
+                "config": {  # tf.keras spelling
+                    "name": "double_tfk",
+                    "function": [function["config"]["code"], None, None],
+                    "function_type": "lambda",
+                    "module": "kw_evil_module",
+                    "output_shape": None,
+                    "arguments": {},
+                },
+            },
+        )
 
     path = keras_with(tmp_path, config_json=config_edit(edit))
     with kerasweights.open(path) as model:
@@ -912,11 +1186,19 @@ def test_unknown_filter_never_loads_a_plugin(tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (tmp_path / "plugin.c").write_text(PLUGIN_C)
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(plugins / "libh5evil.so"), str(tmp_path / "plugin.c")], check=True)
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", "-o", str(plugins / "libh5evil.so"), str(tmp_path / "plugin.c")], check=True
+    )
     path, _ = legacy_with(unknown_filter)(tmp_path)
     env = {**os.environ, "HDF5_PLUGIN_PATH": str(plugins), "KW_PLUGIN_MARKER": str(tmp_path / "loaded")}
-    result = subprocess.run([sys.executable, "-c", PLUGIN_PROBE, str(path), LEGACY_KERNEL],
-                            env=env, capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PLUGIN_PROBE, str(path), LEGACY_KERNEL],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert result.stdout.splitlines() == [
         f"refused: dataset /{LEGACY_KERNEL} needs unknown HDF5 filter(s) 32015 (plugins are never loaded); refusing to read it",
         "loaded by kerasweights: False",
@@ -945,7 +1227,9 @@ print("exiting")
 
 def test_models_never_closed_do_not_crash_the_interpreter():
     """h5py must close a file before the file object under it, also when nobody calls close()."""
-    result = subprocess.run([sys.executable, "-c", LIFETIME_PROBE, str(FIXTURES)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", LIFETIME_PROBE, str(FIXTURES)], capture_output=True, text=True, timeout=120
+    )
     assert (result.returncode, result.stdout) == (0, "exiting\n"), result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
 

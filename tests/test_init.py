@@ -30,4 +30,7 @@ def test_layer_to_torch_state_delegates():
 
     with kerasweights.open(FIXTURES / "k3" / "rnn_seq.keras") as model:
         module = model.layer("enc_gru").to_torch_state()
-        assert module.constructor() == "torch.nn.GRU(input_size=6, hidden_size=5, bias=True, batch_first=True, bidirectional=False)"
+        assert (
+            module.constructor()
+            == "torch.nn.GRU(input_size=6, hidden_size=5, bias=True, batch_first=True, bidirectional=False)"
+        )

@@ -39,7 +39,9 @@ def reference_sequences(layer, x, keras_major, state=None, mask=None):
     rec = activation(cfg.get("recurrent_activation", "sigmoid"), keras_major)
     bias = cfg.get("use_bias", True)
     batch, steps, _ = x.shape
-    units = layer.matrix("recurrent_kernel" if family == "SimpleRNN" else "recurrent_kernel_" + ("z" if family == "GRU" else "i")).shape[0]
+    units = layer.matrix(
+        "recurrent_kernel" if family == "SimpleRNN" else "recurrent_kernel_" + ("z" if family == "GRU" else "i")
+    ).shape[0]
     h = np.zeros((batch, units)) if state is None else state[0].astype(np.float64)
     c = np.zeros((batch, units)) if state is None or len(state) < 2 else state[1].astype(np.float64)
     order = range(steps - 1, -1, -1) if cfg.get("go_backwards") else range(steps)
@@ -62,7 +64,12 @@ def reference_sequences(layer, x, keras_major, state=None, mask=None):
                 hh = act(xt @ m(layer, "kernel_h") + b["h"] + (r * h) @ m(layer, "recurrent_kernel_h"))
             new_h, new_c = z * h + (1 - z) * hh, c
         else:
-            pre = {g: xt @ m(layer, f"kernel_{g}") + h @ m(layer, f"recurrent_kernel_{g}") + (m(layer, f"bias_{g}") if bias else 0) for g in "ifco"}
+            pre = {
+                g: xt @ m(layer, f"kernel_{g}")
+                + h @ m(layer, f"recurrent_kernel_{g}")
+                + (m(layer, f"bias_{g}") if bias else 0)
+                for g in "ifco"
+            }
             i, f, o = rec(pre["i"]), rec(pre["f"]), rec(pre["o"])
             new_c = f * c + i * act(pre["c"])
             new_h = o * act(new_c)
@@ -80,7 +87,9 @@ def recurrent_cases():
         path, config, model, runtime = param.values
         for entry in truth(model, runtime)["recurrent"]:
             if entry["class_name"] in ("SimpleRNN", "GRU", "LSTM"):
-                params.append(pytest.param(path, config, model, runtime, entry["path"], id=f"{param.id}:{entry['path']}"))
+                params.append(
+                    pytest.param(path, config, model, runtime, entry["path"], id=f"{param.id}:{entry['path']}")
+                )
     return params
 
 
@@ -116,7 +125,9 @@ def test_parts_concatenate_back_to_the_stored_array(path, config, model, runtime
                     continue
                 stored = weight.read()
                 if stored.ndim == 2 and "GRU" in layer.class_name and weight.name == "bias":  # reset_after rows
-                    rebuilt = np.stack([np.concatenate([p.read() for p in parts if p.index[0] == row]) for row in (0, 1)])
+                    rebuilt = np.stack(
+                        [np.concatenate([p.read() for p in parts if p.index[0] == row]) for row in (0, 1)]
+                    )
                 else:
                     rebuilt = np.concatenate([p.read() for p in parts], axis=-1)
                 np.testing.assert_array_equal(rebuilt, stored)
@@ -139,16 +150,29 @@ def test_every_format_yields_identical_matrices(model):
             np.testing.assert_array_equal(values[key], reference[key], err_msg=f"{path}: {key}")
 
 
-GRU_NAMES = ["kernel_z", "kernel_r", "kernel_h", "recurrent_kernel_z", "recurrent_kernel_r", "recurrent_kernel_h",
-             "bias_z", "bias_r", "bias_h"]
+GRU_NAMES = [
+    "kernel_z",
+    "kernel_r",
+    "kernel_h",
+    "recurrent_kernel_z",
+    "recurrent_kernel_r",
+    "recurrent_kernel_h",
+    "bias_z",
+    "bias_r",
+    "bias_h",
+]
 
 
 @pytest.mark.parametrize(
     ("layer", "names"),
     [
-        pytest.param("enc_gru", GRU_NAMES + ["recurrent_bias_z", "recurrent_bias_r", "recurrent_bias_h"], id="gru-reset-after"),
+        pytest.param(
+            "enc_gru", GRU_NAMES + ["recurrent_bias_z", "recurrent_bias_r", "recurrent_bias_h"], id="gru-reset-after"
+        ),
         pytest.param("gru_ra_false", GRU_NAMES, id="gru-reset-before"),
-        pytest.param("lstm_last", [f"{v}_{g}" for v in ("kernel", "recurrent_kernel", "bias") for g in "ifco"], id="lstm"),
+        pytest.param(
+            "lstm_last", [f"{v}_{g}" for v in ("kernel", "recurrent_kernel", "bias") for g in "ifco"], id="lstm"
+        ),
         pytest.param("my_rnn", ["kernel", "recurrent_kernel", "bias"], id="simple-rnn"),
     ],
 )

@@ -24,7 +24,9 @@ def keras_weight_name(layer_path: str, weight: dict) -> str:
     if leaf in parts:
         parts = parts[len(parts) - 1 - parts[::-1].index(leaf) + 1 :]
     parts = [p for p in parts if not p.endswith("_cell") and not _CELL.match(p)]
-    return "/".join(parts) if len(parts) > 1 and parts[0] in ("query", "key", "value", "attention_output") else parts[-1]
+    return (
+        "/".join(parts) if len(parts) > 1 and parts[0] in ("query", "key", "value", "attention_output") else parts[-1]
+    )
 
 
 @pytest.mark.parametrize(("path", "config", "model", "runtime"), all_model_files())
@@ -93,7 +95,9 @@ def test_find_reports_valid_names():
     with kerasweights.open(FIXTURES / "k3" / "rnn_seq.keras") as m:
         assert m.find("enc_gru/kernel_r").shape == (6, 5)
         assert m.find("enc_gru/kernel").shape == (6, 15)
-        with pytest.raises(NotFoundError, match=r"layer 'enc_gru' has no matrix or weight 'kernel_q'; valid names: bias, bias_h"):
+        with pytest.raises(
+            NotFoundError, match=r"layer 'enc_gru' has no matrix or weight 'kernel_q'; valid names: bias, bias_h"
+        ):
             m.find("enc_gru/kernel_q")
 
 
@@ -109,7 +113,11 @@ def test_weights_only_file_without_config_is_inferred_and_says_so():
     with kerasweights.open(FIXTURES / "k3" / "rnn_seq.weights.h5") as m:
         assert m.total_params == truth("rnn_seq")["count_params"]
         assert {l.path: l.class_name for l in m.walk()} == {
-            "my_rnn": "SimpleRNN", "enc_gru": "GRU", "gru_ra_false": "GRU", "lstm_last": "LSTM", "head": "Dense"
+            "my_rnn": "SimpleRNN",
+            "enc_gru": "GRU",
+            "gru_ra_false": "GRU",
+            "lstm_last": "LSTM",
+            "head": "Dense",
         }
         assert all(l.inferred for l in m.walk())
         assert "inferred" in m.notes[-1]

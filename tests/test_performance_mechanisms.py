@@ -162,7 +162,9 @@ def build_archive(path: Path, layers: list[tuple[str, str, int, int]], compressi
     ``layers`` are (class, name, input size, units); weights are random float32.
     """
     rng = np.random.default_rng(7)
-    config_layers: list[dict[str, Any]] = [{"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [None, 5, layers[0][2]]}}]
+    config_layers: list[dict[str, Any]] = [
+        {"class_name": "InputLayer", "config": {"name": "x", "batch_shape": [None, 5, layers[0][2]]}}
+    ]
     counters: dict[str, int] = {}
     weights = io.BytesIO()
     with h5py.File(weights, "w") as h5:
@@ -181,7 +183,9 @@ def build_archive(path: Path, layers: list[tuple[str, str, int, int]], compressi
                 shapes = [(n_in, units), (units,)]
             for i, shape in enumerate(shapes):
                 group.create_dataset(str(i), data=rng.standard_normal(shape, dtype=np.float32))
-            config_layers.append({"module": "keras.layers", "class_name": class_name, "config": {"name": name, "units": units}})
+            config_layers.append(
+                {"module": "keras.layers", "class_name": class_name, "config": {"name": name, "units": units}}
+            )
         h5.create_group("vars").attrs["name"] = "big"
     config = {"module": "keras", "class_name": "Sequential", "config": {"name": "big", "layers": config_layers}}
     with zipfile.ZipFile(path, "w", compression) as archive:
@@ -226,14 +230,18 @@ def dataset_extents(path: Path) -> dict[str, tuple[int, int]]:
     extents: dict[str, tuple[int, int]] = {}
     with h5py.File(io.BytesIO(member), "r") as h5:
         h5.visititems(
-            lambda name, node: extents.__setitem__(name, (start + node.id.get_offset(), node.id.get_storage_size()))
-            if isinstance(node, h5py.Dataset)
-            else None
+            lambda name, node: (
+                extents.__setitem__(name, (start + node.id.get_offset(), node.id.get_storage_size()))
+                if isinstance(node, h5py.Dataset)
+                else None
+            )
         )
     return extents
 
 
-def test_stored_member_is_opened_in_place(stored_archive: Path, opened_on: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stored_member_is_opened_in_place(
+    stored_archive: Path, opened_on: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_copy(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a stored member must not be copied to a temporary file")
 
@@ -311,13 +319,25 @@ def test_one_matrix_reads_only_its_part(path: Path, config: Path | None) -> None
 
 # -- 4. import cost --------------------------------------------------------------------------------
 
-HEAVY = ("tabulate", "zipfile_deflate64", "matplotlib", "safetensors", "fsspec", "dask", "distributed", "aiohttp", "torch")
+HEAVY = (
+    "tabulate",
+    "zipfile_deflate64",
+    "matplotlib",
+    "safetensors",
+    "fsspec",
+    "dask",
+    "distributed",
+    "aiohttp",
+    "torch",
+)
 
 
 def imported_after(code: str, top_level: bool = True) -> set[str]:
     """Module names (top-level ones by default) imported by a fresh interpreter running ``code``."""
     script = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=FIXTURES.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=FIXTURES.parent
+    )
     names = json.loads(out.stdout.splitlines()[-1])
     return {name.split(".")[0] for name in names} if top_level else set(names)
 
@@ -336,7 +356,9 @@ def test_cli_import_leaves_optional_modules_alone() -> None:
         pytest.param(["summary", "fixtures/k3/rnn_seq.keras"], {"tabulate"}, id="summary-table"),
         pytest.param(["summary", "--json", "fixtures/k3/rnn_seq.keras"], set(), id="summary-json"),
         pytest.param(["summary", "--json", "fixtures/k3/rnn_seq.h5"], set(), id="summary-json-h5"),
-        pytest.param(["summary", "--json", "fixtures/variants/rnn_seq.deflate64.keras"], {"zipfile_deflate64"}, id="deflate64"),
+        pytest.param(
+            ["summary", "--json", "fixtures/variants/rnn_seq.deflate64.keras"], {"zipfile_deflate64"}, id="deflate64"
+        ),
     ],
 )
 def test_summary_imports_only_what_it_uses(argv: list[str], allowed: set[str]) -> None:
@@ -346,5 +368,9 @@ def test_summary_imports_only_what_it_uses(argv: list[str], allowed: set[str]) -
 
 def test_a_command_imports_only_its_own_module() -> None:
     code = "import contextlib, io\nfrom kerasweights.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n    assert main(['summary', 'fixtures/k3/rnn_seq.keras']) == 0"
-    commands = {m for m in imported_after(code, top_level=False) if m.startswith("kerasweights.cli.") and not m.startswith("kerasweights.cli._")}
+    commands = {
+        m
+        for m in imported_after(code, top_level=False)
+        if m.startswith("kerasweights.cli.") and not m.startswith("kerasweights.cli._")
+    }
     assert commands == {"kerasweights.cli.summary"}

@@ -91,8 +91,10 @@ def test_torch_equations_reproduce_keras_sequences(path, config, model, runtime,
         np.testing.assert_allclose(c_n[0], states[1], atol=atol, rtol=0)
 
 
-@pytest.mark.parametrize(("path", "config", "model", "runtime", "entry"),
-                         [p for p in recurrent_cases("exported") if p.values[4]["initial_state"]])
+@pytest.mark.parametrize(
+    ("path", "config", "model", "runtime", "entry"),
+    [p for p in recurrent_cases("exported") if p.values[4]["initial_state"]],
+)
 def test_torch_equations_reproduce_keras_with_initial_state(path, config, model, runtime, entry):
     arrays = truth_arrays(model, runtime)
     state = [arrays[k][None] for k in entry["initial_state"]]  # torch: (num_directions, batch, hidden)
@@ -117,8 +119,10 @@ def test_refusals_name_the_layer_and_the_reason(path, config, model, runtime, en
     assert "(use --force (force=True) to write it anyway)" in message
 
 
-@pytest.mark.parametrize(("path", "config", "model", "runtime", "entry"),
-                         [p for p in recurrent_cases("refused") if p.values[4]["path"] in REFUSED])
+@pytest.mark.parametrize(
+    ("path", "config", "model", "runtime", "entry"),
+    [p for p in recurrent_cases("refused") if p.values[4]["path"] in REFUSED],
+)
 def test_forced_export_warns_once_and_really_differs_from_keras(path, config, model, runtime, entry):
     arrays = truth_arrays(model, runtime)
     with kerasweights.open(path, config=config) as kw:
@@ -156,7 +160,9 @@ def test_all_layers_of_a_functional_model_nested_and_bidirectional():
     with kerasweights.open(FIXTURES / "k3/functional.keras") as kw:
         modules = to_torch(kw)
     assert [(m.layer_path, m.module) for m in modules] == [
-        ("lstm_seq", "LSTM"), ("bi_g", "GRU"), ("encoder/lstm_nb", "LSTM")
+        ("lstm_seq", "LSTM"),
+        ("bi_g", "GRU"),
+        ("encoder/lstm_nb", "LSTM"),
     ]
     bi = modules[1]
     assert bi.kwargs == {"input_size": 5, "hidden_size": 3, "bias": True, "batch_first": True, "bidirectional": True}
@@ -185,8 +191,14 @@ def test_merge_mode_other_than_concat_is_explained():
     with kerasweights.open(FIXTURES / "k3/bidir_lstm.keras") as kw:
         modules = to_torch(kw)
     assert [m.layer_path for m in modules] == ["bi_l", "bi_s"]
-    assert modules[1].kwargs == {"input_size": 8, "hidden_size": 3, "nonlinearity": "relu", "bias": True,
-                                 "batch_first": True, "bidirectional": True}
+    assert modules[1].kwargs == {
+        "input_size": 8,
+        "hidden_size": 3,
+        "nonlinearity": "relu",
+        "bias": True,
+        "batch_first": True,
+        "bidirectional": True,
+    }
     assert modules[1].warnings == [
         "layer 'bi_s': merge_mode='sum'; torch concatenates the directions, so add its two halves "
         "(output[..., :3] and output[..., 3:])"
@@ -217,14 +229,29 @@ def test_one_half_of_a_bidirectional_exports_as_a_unidirectional_module():
 @pytest.mark.parametrize(
     ("file", "layer", "error", "message"),
     [
-        pytest.param("k3/rnn_seq.keras", "head", UnsupportedLayerError,
-                     "layer 'head' is a Dense, which has no torch.nn counterpart; only SimpleRNN, GRU, LSTM, CuDNNGRU, "
-                     "CuDNNLSTM and Bidirectional wrappers of them can be exported to PyTorch; "
-                     "exportable layers: my_rnn, enc_gru, gru_ra_false, lstm_last", id="dense"),
-        pytest.param("k3/rnn_seq.keras", "nope", NotFoundError,
-                     "no layer 'nope'; layers with weights: my_rnn, enc_gru, gru_ra_false, lstm_last, head", id="unknown"),
-        pytest.param("k3/convlstm.keras", None, UnsupportedLayerError,
-                     "no SimpleRNN, GRU, LSTM or Bidirectional layer to export to PyTorch", id="no-recurrent"),
+        pytest.param(
+            "k3/rnn_seq.keras",
+            "head",
+            UnsupportedLayerError,
+            "layer 'head' is a Dense, which has no torch.nn counterpart; only SimpleRNN, GRU, LSTM, CuDNNGRU, "
+            "CuDNNLSTM and Bidirectional wrappers of them can be exported to PyTorch; "
+            "exportable layers: my_rnn, enc_gru, gru_ra_false, lstm_last",
+            id="dense",
+        ),
+        pytest.param(
+            "k3/rnn_seq.keras",
+            "nope",
+            NotFoundError,
+            "no layer 'nope'; layers with weights: my_rnn, enc_gru, gru_ra_false, lstm_last, head",
+            id="unknown",
+        ),
+        pytest.param(
+            "k3/convlstm.keras",
+            None,
+            UnsupportedLayerError,
+            "no SimpleRNN, GRU, LSTM or Bidirectional layer to export to PyTorch",
+            id="no-recurrent",
+        ),
     ],
 )
 def test_layers_torch_has_no_module_for(file, layer, error, message):
@@ -255,7 +282,10 @@ def test_layer_to_torch_and_module_helpers():
         with pytest.raises(UnsupportedLayerError) as err:
             layer_to_torch(kw.layer("gru_ra_false"))
     assert str(err.value).startswith("layer 'gru_ra_false' cannot be exported to PyTorch exactly: reset_after=False")
-    assert module.constructor() == "torch.nn.GRU(input_size=6, hidden_size=5, bias=True, batch_first=True, bidirectional=False)"
+    assert (
+        module.constructor()
+        == "torch.nn.GRU(input_size=6, hidden_size=5, bias=True, batch_first=True, bidirectional=False)"
+    )
     assert list(module.state_dict()) == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
     module.tensors["enc_gru.weight_ih_l0"][:] = 0  # tensors are the caller's own copies
     assert again.tensors["enc_gru.weight_ih_l0"].any()
@@ -270,8 +300,11 @@ def _cudnn_file(tmp_path):
     weights = {
         "enc_gru": [w["_weights/enc_gru/0"], w["_weights/enc_gru/1"], w["_weights/enc_gru/2"].reshape(-1)],
         # split LSTM's single bias between CuDNN's input and recurrent biases: only their sum counts
-        "lstm_last": [w["_weights/lstm_last/0"], w["_weights/lstm_last/1"],
-                      np.concatenate([lstm_bias * 0.25, lstm_bias * 0.75])],
+        "lstm_last": [
+            w["_weights/lstm_last/0"],
+            w["_weights/lstm_last/1"],
+            np.concatenate([lstm_bias * 0.25, lstm_bias * 0.75]),
+        ],
     }
     layers = [
         {"class_name": "CuDNNGRU", "config": {"name": "enc_gru", "units": 5, "return_sequences": True}},

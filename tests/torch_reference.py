@@ -42,8 +42,15 @@ def _cell(module: str, nonlinearity: str, p: dict[str, np.ndarray], x, h, c):
     return sigmoid(o) * np.tanh(c), c
 
 
-def run(module: str, kwargs: dict[str, Any], state_dict: dict[str, np.ndarray], x: np.ndarray,
-        h0: np.ndarray | None = None, c0: np.ndarray | None = None, lengths: np.ndarray | None = None):
+def run(
+    module: str,
+    kwargs: dict[str, Any],
+    state_dict: dict[str, np.ndarray],
+    x: np.ndarray,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
+):
     """(output, h_n, c_n) like ``torch.nn.<module>(**kwargs)`` with ``state_dict`` loaded.
 
     ``x`` is (batch, steps, input_size) when ``batch_first`` else (steps, batch, input_size);
@@ -69,7 +76,7 @@ def run(module: str, kwargs: dict[str, Any], state_dict: dict[str, np.ndarray], 
             order = range(lengths[b] - 1, -1, -1) if d else range(lengths[b])
             for t in order:
                 h, c = _cell(module, kwargs.get("nonlinearity", "tanh"), p, x[b, t], h, c)
-                output[b, t, d * hidden:(d + 1) * hidden] = h
+                output[b, t, d * hidden : (d + 1) * hidden] = h
             h_n[d, b], c_n[d, b] = h, c
     if not kwargs.get("batch_first", False):
         output = output.transpose(1, 0, 2)

@@ -11,7 +11,10 @@ from .. import api
 from ..model import Model
 
 
-def add_input(parser: argparse.ArgumentParser, help_text: str = "model file (.h5, .keras, .weights.h5, ...), directory, or - for stdin") -> None:
+def add_input(
+    parser: argparse.ArgumentParser,
+    help_text: str = "model file (.h5, .keras, .weights.h5, ...), directory, or - for stdin",
+) -> None:
     parser.add_argument("file", help=help_text)
     parser.add_argument("--config", metavar="JSON", help="model config from model.to_json(), for weights-only files")
 

@@ -60,7 +60,9 @@ def render(c: Comparison) -> str:
     if c.weights_added:
         lines.append(f"Weights only in B: {', '.join(c.weights_added)}")
     for s in c.shape_changes:
-        lines.append(f"Weight {s.key}: {shape_compact(s.shape_a)} {s.dtype_a} -> {shape_compact(s.shape_b)} {s.dtype_b}")
+        lines.append(
+            f"Weight {s.key}: {shape_compact(s.shape_a)} {s.dtype_a} -> {shape_compact(s.shape_b)} {s.dtype_b}"
+        )
     worst = sorted(c.value_changes, key=lambda v: -v.max_abs_diff)
     if worst:
         lines.append(f"Values differing by more than {c.atol:g}:")

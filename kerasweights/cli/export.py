@@ -26,7 +26,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--raw", action="store_true", help="stored arrays unsplit, keyed <layer path>/<weight name>")
     parser.add_argument("--layer", metavar="PATH", help="only this layer and the layers inside it")
     parser.add_argument(
-        "--to", choices=("keras", "pytorch"), default="keras",
+        "--to",
+        choices=("keras", "pytorch"),
+        default="keras",
         help="keras (default): Keras's names and orientation; pytorch: torch.nn.RNN/GRU/LSTM parameters",
     )
     parser.add_argument(
@@ -53,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
         if not arrays:
             where = f"layer {args.layer!r}" if args.layer else "the model"
             return error(f"{model.path}: nothing to export: {where} has no weights", 2)
-        metadata = {"exported_by": f"kerasweights {__version__}", "source": Path(model.path).name,
-                    "layout": args.to if not args.raw else "keras-raw"}
+        metadata = {
+            "exported_by": f"kerasweights {__version__}",
+            "source": Path(model.path).name,
+            "layout": args.to if not args.raw else "keras-raw",
+        }
         with Progress(len(arrays), f"export {Path(args.output).name}") as bar:
             try:
                 values = exporting.write(

@@ -58,9 +58,15 @@ def collect(model: Model, *, layer: str | None, split: bool, stats: bool) -> tup
 
 def _weight_row(layer: Layer, weight: Any) -> dict[str, Any]:
     return {
-        "layer": layer.path, "name": weight.name, "key": weight.key, "shape": list(weight.shape),
-        "dtype": weight.dtype, "size": weight.size, "trainable": weight.trainable,
-        "stored_key": weight.array.key, "_item": weight,
+        "layer": layer.path,
+        "name": weight.name,
+        "key": weight.key,
+        "shape": list(weight.shape),
+        "dtype": weight.dtype,
+        "size": weight.size,
+        "trainable": weight.trainable,
+        "stored_key": weight.array.key,
+        "_item": weight,
     }
 
 
@@ -71,15 +77,36 @@ def _matrix_rows(layer: Layer, notes: list[str]) -> list[dict[str, Any]]:
         # One layer that does not fit its rule must not hide the others: show its arrays as stored.
         notes.append(f"{exc.problem}; its stored arrays are shown unsplit")
         return [
-            {"layer": layer.path, "name": w.name, "key": w.key, "shape": list(w.shape), "dtype": w.dtype,
-             "size": w.size, "meaning": "", "gate": None, "source": w.name, "weight": w.key,
-             "note": exc.problem, "_item": w}
+            {
+                "layer": layer.path,
+                "name": w.name,
+                "key": w.key,
+                "shape": list(w.shape),
+                "dtype": w.dtype,
+                "size": w.size,
+                "meaning": "",
+                "gate": None,
+                "source": w.name,
+                "weight": w.key,
+                "note": exc.problem,
+                "_item": w,
+            }
             for w in layer.weights
         ]
     return [
-        {"layer": layer.path, "name": m.name, "key": m.key, "shape": list(m.shape), "dtype": m.dtype,
-         "size": _size(m.shape), "meaning": m.meaning, "gate": m.gate, "source": m.source,
-         "weight": m.weight.key, "_item": m}
+        {
+            "layer": layer.path,
+            "name": m.name,
+            "key": m.key,
+            "shape": list(m.shape),
+            "dtype": m.dtype,
+            "size": _size(m.shape),
+            "meaning": m.meaning,
+            "gate": m.gate,
+            "source": m.source,
+            "weight": m.weight.key,
+            "_item": m,
+        }
         for m in matrices.values()
     ]
 
@@ -127,5 +154,13 @@ def render(rows: list[dict[str, Any]], *, split: bool, stats: bool) -> str:
 
 
 def _stat_cells(s: dict[str, Any]) -> list[str]:
-    return [num(s["min"]), num(s["max"]), num(s["mean"]), num(s["std"]), num(s["l2_norm"]),
-            percent(s["zero_fraction"]), count(s["nan_count"]), count(s["inf_count"])]
+    return [
+        num(s["min"]),
+        num(s["max"]),
+        num(s["mean"]),
+        num(s["std"]),
+        num(s["l2_norm"]),
+        percent(s["zero_fraction"]),
+        count(s["nan_count"]),
+        count(s["inf_count"]),
+    ]

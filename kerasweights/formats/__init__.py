@@ -35,8 +35,17 @@ ConfigSource = str | os.PathLike[str] | dict[str, Any] | None
 
 # What h5py, zipfile and the parsers raise on damaged bytes (h5py alone can raise most of these).
 BAD_CONTENT = (
-    OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, ArithmeticError,
-    RuntimeError, SystemError, EOFError, zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    ArithmeticError,
+    RuntimeError,
+    SystemError,
+    EOFError,
+    zipfile.BadZipFile,
 )
 
 
@@ -212,4 +221,6 @@ def _check_config(raw: RawModel) -> None:
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise ConfigError("model config is not a JSON object with a class_name")
     if "config" in config and not isinstance(config["config"], (dict, list)):
-        raise ConfigError(f"model config of class {config['class_name']!r} has a config of type {type(config['config']).__name__}")
+        raise ConfigError(
+            f"model config of class {config['class_name']!r} has a config of type {type(config['config']).__name__}"
+        )

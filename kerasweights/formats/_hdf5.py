@@ -273,5 +273,3 @@ def read_dataset(ds: h5py.Dataset, limits: Limits, index: tuple[int | slice, ...
     if data.dtype.kind == "V" and data.dtype.itemsize == 2:  # bfloat16 -> float32, exactly
         data = (data.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
     return data
-
-

@@ -111,7 +111,9 @@ class ZipArchive:
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
             raise CorruptFileError(f"broken zip archive ({exc})") from None
         if len(infos) > limits.max_members:
-            raise LimitExceededError(f"zip archive has {len(infos):,} members, over the limit of {limits.max_members:,}")
+            raise LimitExceededError(
+                f"zip archive has {len(infos):,} members, over the limit of {limits.max_members:,}"
+            )
         self._infos: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             if info.filename in self._infos:

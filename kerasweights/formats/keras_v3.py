@@ -32,9 +32,13 @@ def read_archive(file: IO[bytes], raw: RawModel, limits: Limits) -> None:
             "zip archive is not a Keras model: it has no config.json "
             f"(members: {', '.join(sorted(raw.members)[:5]) or 'none'})"
         )
-    raw.config = _model_config(load_json(archive.read_bytes("config.json", limits.max_json_bytes), "config.json", limits))
+    raw.config = _model_config(
+        load_json(archive.read_bytes("config.json", limits.max_json_bytes), "config.json", limits)
+    )
     if "metadata.json" in raw.members:
-        _apply_metadata(raw, load_json(archive.read_bytes("metadata.json", limits.max_json_bytes), "metadata.json", limits))
+        _apply_metadata(
+            raw, load_json(archive.read_bytes("metadata.json", limits.max_json_bytes), "metadata.json", limits)
+        )
     member = next((m for m in WEIGHT_MEMBERS if m in raw.members), None)
     if member is None:
         if NPZ_MEMBER in raw.members:
@@ -62,7 +66,9 @@ def read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
     weights = next((path / m for m in WEIGHT_MEMBERS if (path / m).is_file()), None)
     if weights is None:
         if (path / NPZ_MEMBER).exists():
-            raise UnsafeContentError(f"weights are stored as {NPZ_MEMBER}, a pickle; kerasweights never unpickles weights")
+            raise UnsafeContentError(
+                f"weights are stored as {NPZ_MEMBER}, a pickle; kerasweights never unpickles weights"
+            )
         raise CorruptFileError("directory has no model.weights.h5")
     h5 = _hdf5.open_h5(weights)
     raw.resources.callback(h5.close)

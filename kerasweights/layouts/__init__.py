@@ -7,7 +7,22 @@ from .attention import RULES as _ATTENTION
 from .core import RULES as _CORE
 from .recurrent import GATE_MEANINGS, GATES, RECURRENT_CLASSES, RULES as _RECURRENT, family
 
-__all__ = ["Config", "Context", "GATES", "GATE_MEANINGS", "Index", "RECURRENT_CLASSES", "Part", "Rule", "Shape", "Var", "family", "rule_for", "register", "known_classes"]
+__all__ = [
+    "Config",
+    "Context",
+    "GATES",
+    "GATE_MEANINGS",
+    "Index",
+    "RECURRENT_CLASSES",
+    "Part",
+    "Rule",
+    "Shape",
+    "Var",
+    "family",
+    "rule_for",
+    "register",
+    "known_classes",
+]
 
 _REGISTRY: dict[str, Rule] = {}
 

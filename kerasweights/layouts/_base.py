@@ -79,5 +79,7 @@ def expect_shape(layer: str, var: str, actual: Shape, expected: Sequence[int | N
     """Raise LayoutError unless ``actual`` matches ``expected`` (``None`` matches any size)."""
     ok = len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
     if not ok:
-        shown = "(" + ", ".join("?" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        shown = (
+            "(" + ", ".join("?" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        )
         raise LayoutError(f"layer {layer!r}: {var} has shape {tuple(actual)}, expected {shown} for {why}")

@@ -105,7 +105,9 @@ def recurrent_parts(class_name: str) -> Callable[[Config, dict[str, Shape], Cont
         n = max(len(gates), 1)
         kernel = shapes.get("kernel")
         if kernel is None or "recurrent_kernel" not in shapes:
-            raise LayoutError(f"layer {layer!r}: expected kernel and recurrent_kernel, found {', '.join(shapes) or 'nothing'}")
+            raise LayoutError(
+                f"layer {layer!r}: expected kernel and recurrent_kernel, found {', '.join(shapes) or 'nothing'}"
+            )
         if units is None:
             units = shapes["recurrent_kernel"][-1] // n
         lead = [None] * (len(kernel) - 1)
@@ -121,7 +123,9 @@ def recurrent_parts(class_name: str) -> Callable[[Config, dict[str, Shape], Cont
         bias = shapes["bias"]
         two_rows = fam == "GRU" and not cudnn and reset_after(config)
         if cudnn:
-            expect_shape(layer, "bias", bias, [2 * n * units], f"{class_name} with units={units} (input and recurrent biases)")
+            expect_shape(
+                layer, "bias", bias, [2 * n * units], f"{class_name} with units={units} (input and recurrent biases)"
+            )
             out += _split("bias", "bias", 0, gates, units, (), offset=0)
             out += _split("recurrent_bias", "bias", 0, gates, units, (), offset=n * units)
         elif two_rows:
