@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_one_input(data: bytes) -> None:
     import kerasweights
-    from kerasweights import KerasWeightsError, LayoutError, render
+    from kerasweights import KerasWeightsError, LayoutError
+from kerasweights.cli import render
 
     source = io.BytesIO(data)
     source.name = "<fuzz>"

@@ -31,11 +31,11 @@ _LAZY = {
     "audit_file": "audit",
     "audit_paths": "audit",
     "FileReport": "audit",
-    "Finding": "_finding",
+    "Finding": "audit",
     "Comparison": "compare",
-    "to_torch": "torch_export",
-    "layer_to_torch": "torch_export",
-    "TorchModule": "torch_export",
+    "to_torch": "export.torch",
+    "layer_to_torch": "export.torch",
+    "TorchModule": "export.torch",
     "TraceInputError": "errors",
 }
 

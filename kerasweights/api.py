@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from typing import IO, Any
 
-from . import formats, remote
-from ._bind import build_model
+from . import formats
+from .bind import build_model
 from .errors import KerasWeightsError
+from .formats import remote
 from .limits import DEFAULT_LIMITS, Limits
 from .model import Model
 

@@ -163,12 +163,6 @@ class Layer:
             raise NotFoundError(f"layer {self.path!r} has no matrix {name!r}; it has: {', '.join(matrices) or 'none'}")
         return matrices[name]
 
-    def to_torch_state(self, force: bool = False) -> Any:
-        """This recurrent layer as a ``torch.nn`` module's tensors (see :mod:`kerasweights.torch_export`)."""
-        from .torch_export import layer_to_torch
-
-        return layer_to_torch(self, force)
-
     def _split(self) -> dict[str, Matrix]:
         by_name = {w.name: w for w in self.weights}
         if self.rule is None or len(by_name) != len(self.weights):

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kerasweights import activations
 from kerasweights.errors import UnsupportedLayerError
+from kerasweights.trace import activations
 
 # (name, x, expected) straight from each definition (Keras docs / the papers' formulas).
 KNOWN = [

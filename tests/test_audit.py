@@ -313,7 +313,7 @@ def test_large_recurrent_spectral_norm(tmp_path: Path) -> None:
 def test_spectral_norm_by_power_iteration_matches_svd(shape: tuple[int, int]) -> None:
     matrix = np.random.default_rng(1).standard_normal(shape)
     exact = np.linalg.svd(matrix, compute_uv=False)[0]
-    estimate = audit._audit_numeric.spectral_norm(matrix)
+    estimate = audit.numeric.spectral_norm(matrix)
     assert estimate <= exact * (1 + 1e-12)
     assert estimate == pytest.approx(exact, rel=1e-4)
 
@@ -744,7 +744,7 @@ def test_a_failing_check_is_a_finding_not_a_crash(monkeypatch: pytest.MonkeyPatc
     def broken(*args: Any) -> list[Finding]:
         raise RuntimeError("bug\nin a check")
 
-    monkeypatch.setattr(audit._audit_config, "custom_findings", broken)
+    monkeypatch.setattr(audit.config_checks, "custom_findings", broken)
     report = audit_file(FIXTURES / "k3" / "functional.keras")
     assert [(f.code, f.message) for f in report.findings] == [
         ("unreadable", "the custom-layer check could not finish (RuntimeError: bug in a check)"),
@@ -853,7 +853,7 @@ def crash_on_bad(path: str, **options: Any) -> FileReport:
 def test_a_file_that_crashes_a_worker_is_a_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("a.keras", "bad.keras", "c.keras", "d.keras"):
         shutil.copy(FIXTURES / "k3" / "rnn_seq.keras", tmp_path / name)
-    monkeypatch.setattr(audit, "audit_file", crash_on_bad)
+    monkeypatch.setattr(audit.parallel, "audit_file", crash_on_bad)
     reports = audit_paths([tmp_path], jobs=2)
     assert [(Path(r.path).name, found(r)) for r in reports] == [
         ("a.keras", []),

@@ -1,4 +1,4 @@
-"""kerasweights.builtins: the layer classes Keras ships, checked against what Keras and the corpus say."""
+"""kerasweights.layouts.builtins: the layer classes Keras ships, checked against what Keras and the corpus say."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import CORPUS, FIXTURES
 
-from kerasweights.builtins import BUILTIN_LAYERS, is_builtin_layer, is_keras_module
+from kerasweights.layouts.builtins import BUILTIN_LAYERS, is_builtin_layer, is_keras_module
 
 # MANIFEST.tsv notes name these as custom classes (QKeras, HGQ, Keras's own test subclasses).
 CORPUS_CUSTOM = {"QDense", "QActivation", "FixedPointQuantizer", "NestedDenseModel", "TestModel"}

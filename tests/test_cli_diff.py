@@ -8,10 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, corpus_files, truth, truth_arrays
 
 from kerasweights.cli import main
-
-from conftest import FIXTURES, corpus_files, truth, truth_arrays
 
 K3, TFK = FIXTURES / "k3", FIXTURES / "tfk"
 

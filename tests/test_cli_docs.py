@@ -13,10 +13,9 @@ import shlex
 from typing import Any
 
 import pytest
+from conftest import ROOT
 
 from kerasweights.cli import main
-
-from conftest import ROOT
 
 DOC = (ROOT / "docs" / "cli.md").read_text()
 EXAMPLE = re.compile(

@@ -8,12 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, truth_arrays
+from h5edit import edited_h5, layer_config
 
 from kerasweights.cli import main
 from kerasweights.cli._progress import Progress
-
-from conftest import FIXTURES, truth_arrays
-from h5edit import edited_h5, layer_config
 
 RNN = str(FIXTURES / "k3/rnn_seq.keras")
 

@@ -6,13 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, truth_arrays
 
 import kerasweights
 from kerasweights.cli import main
 from kerasweights.layouts import GATES
 from kerasweights.plot import panel_grid, plot_layer
-
-from conftest import FIXTURES, truth_arrays
 
 RNN = str(FIXTURES / "k3/rnn_seq.keras")
 PNG = b"\x89PNG\r\n\x1a\n"

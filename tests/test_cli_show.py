@@ -8,11 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-
-from kerasweights.cli import main
-
 from conftest import FIXTURES, corpus_files, truth_arrays
 from h5edit import edited_h5, layer_config
+
+from kerasweights.cli import main
 
 RNN = str(FIXTURES / "k3/rnn_seq.keras")
 

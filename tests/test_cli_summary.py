@@ -7,11 +7,10 @@ import json
 import sys
 
 import pytest
+from conftest import FIXTURES, all_model_files, truth
 
 from kerasweights import __version__
 from kerasweights.cli import main
-
-from conftest import FIXTURES, all_model_files, truth
 
 
 @pytest.mark.parametrize(("path", "config", "model", "runtime"), all_model_files())

@@ -8,11 +8,10 @@ import re
 
 import numpy as np
 import pytest
-
-from kerasweights.cli import main
-
 import torch_reference
 from conftest import FIXTURES, truth, truth_arrays
+
+from kerasweights.cli import main
 
 K3 = FIXTURES / "k3"
 BI_G = "torch.nn.GRU(input_size=5, hidden_size=3, bias=True, batch_first=True, bidirectional=True)"

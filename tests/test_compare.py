@@ -8,12 +8,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, K3_MODELS, model_files, truth, truth_arrays
+from h5edit import edited_h5, layer_config
 
 import kerasweights
 from kerasweights.compare import compare, max_abs_diff, normalize_config
-
-from conftest import FIXTURES, K3_MODELS, model_files, truth, truth_arrays
-from h5edit import edited_h5, layer_config
 
 
 def _same_model_pairs() -> list:

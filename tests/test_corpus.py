@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CORPUS, corpus_files
 
 import kerasweights
 from kerasweights.cli import main
-
-from conftest import CORPUS, corpus_files
 
 needs_corpus = pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason="../shared/corpus is absent")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import doctest
 
-import kerasweights
-
 from conftest import ROOT
+
+import kerasweights
 
 
 def test_api_doc_examples(monkeypatch):

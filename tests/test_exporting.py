@@ -1,4 +1,4 @@
-"""kerasweights.exporting: .npz and .safetensors hold Keras's values under <layer path>/<name>."""
+"""kerasweights.export.arrays: .npz and .safetensors hold Keras's values under <layer path>/<name>."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import sys
 
 import numpy as np
 import pytest
-
-import kerasweights
-from kerasweights import exporting
-from kerasweights._optional import MissingExtraError
-from kerasweights.layouts import GATES, family
-
 from conftest import FIXTURES, all_model_files, truth, truth_arrays
 from h5edit import edited_h5, layer_config
+
+import kerasweights
+from kerasweights._optional import MissingExtraError
+from kerasweights.export import arrays as exporting
+from kerasweights.layouts import GATES, family
 
 
 def _load(path, fmt):

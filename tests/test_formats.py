@@ -9,11 +9,10 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+from conftest import FIXTURES, truth
 
 import kerasweights
 from kerasweights import ConfigError, UnsafeContentError, UnsupportedFormatError, formats
-
-from conftest import FIXTURES, truth
 
 VARIANTS = FIXTURES / "variants"
 

@@ -11,8 +11,8 @@ from conftest import FIXTURES, model_files, truth_arrays
 
 import kerasweights
 from kerasweights.errors import UnsupportedLayerError
-from kerasweights.forward import layer_input, model_input_ndim, run_layer, trace_from_input
 from kerasweights.trace import merge
+from kerasweights.trace.forward import layer_input, model_input_ndim, run_layer, trace_from_input
 
 # model -> (recurrent layer traced from the model input, layers after it up to the model output)
 CHAINS = {

@@ -37,13 +37,13 @@ from typing import Any
 
 import h5py
 import pytest
+from conftest import FIXTURES, all_model_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kerasweights
-from kerasweights import KerasWeightsError, LayoutError, render
-
-from conftest import FIXTURES, all_model_files
+from kerasweights import KerasWeightsError, LayoutError
+from kerasweights.cli import _render as render
 
 VARIANTS = FIXTURES / "variants"
 LONG_RUN = int(os.environ.get("KERASWEIGHTS_FUZZ_EXAMPLES", "0"))

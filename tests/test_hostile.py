@@ -33,6 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from conftest import FIXTURES, truth
 
 import kerasweights
 from kerasweights import (
@@ -47,8 +48,6 @@ from kerasweights import (
     render,
 )
 from kerasweights.cli import main
-
-from conftest import FIXTURES, truth
 
 VARIANTS = FIXTURES / "variants"
 LEGACY = FIXTURES / "k3" / "rnn_seq.h5"  # Keras 3 legacy writer, full model

@@ -23,14 +23,3 @@ def test_lazy_names_are_the_modules_own():
 def test_unknown_attribute():
     with pytest.raises(AttributeError, match="module 'kerasweights' has no attribute 'nope'"):
         kerasweights.nope  # noqa: B018
-
-
-def test_layer_to_torch_state_delegates():
-    from conftest import FIXTURES
-
-    with kerasweights.open(FIXTURES / "k3" / "rnn_seq.keras") as model:
-        module = model.layer("enc_gru").to_torch_state()
-        assert (
-            module.constructor()
-            == "torch.nn.GRU(input_size=6, hidden_size=5, bias=True, batch_first=True, bidirectional=False)"
-        )

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import all_model_files, truth, truth_arrays
 
 import kerasweights
 from kerasweights import LayoutError
-
-from conftest import all_model_files, truth, truth_arrays
 
 ACTIVATIONS = {
     "tanh": np.tanh,

@@ -6,11 +6,10 @@ import re
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, all_model_files, truth, truth_arrays
 
 import kerasweights
 from kerasweights import NotFoundError
-
-from conftest import FIXTURES, all_model_files, truth, truth_arrays
 
 _CELL = re.compile(r"^(simple_rnn|gru|lstm|conv_lstm|conv_lstm_cell|lstm_cell|gru_cell|simple_rnn_cell)(_\d+)?$")
 

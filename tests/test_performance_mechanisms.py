@@ -22,14 +22,13 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from conftest import FIXTURES, all_model_files
 
 import kerasweights
-from kerasweights import render
+from kerasweights.cli import _render as render
 from kerasweights.cli import main
 from kerasweights.formats import _hdf5, _zip
 from kerasweights.store import StoredArray
-
-from conftest import FIXTURES, all_model_files
 
 VARIANTS = FIXTURES / "variants"
 K3_CONFIG = FIXTURES / "k3" / "rnn_seq.json"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from kerasweights.cli import main
-
 from conftest import ROOT
+
+from kerasweights.cli import main
 
 README = (ROOT / "README.md").read_text()
 COMMANDS = re.findall(r"```sh\n(.+?)\n```", README)

@@ -1,4 +1,4 @@
-"""kerasweights.remote: model files behind URLs, through fsspec's memory filesystem and a local HTTP server."""
+"""kerasweights.formats.remote: model files behind URLs, through fsspec's memory filesystem and a local HTTP server."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import pytest
 from conftest import FIXTURES, truth, truth_arrays
 
 import kerasweights
-from kerasweights import remote
 from kerasweights.audit import audit_file
 from kerasweights.cli import main
+from kerasweights.formats import remote
 
 PADDING = 8 * 1024 * 1024  # bytes no reader should fetch (format sniffing may probe a few blocks of them)
 

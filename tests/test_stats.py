@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, truth_arrays
 
 import kerasweights
 from kerasweights.stats import array_stats, chunks
-
-from conftest import FIXTURES, truth_arrays
 
 
 def _numpy_stats(value: np.ndarray) -> dict[str, float]:

@@ -9,13 +9,12 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch_reference
+from conftest import FIXTURES, all_model_files, truth, truth_arrays
 
 import kerasweights
 from kerasweights import NotFoundError, UnsupportedLayerError
 from kerasweights.torch_export import TorchModule, layer_to_torch, to_torch
-
-import torch_reference
-from conftest import FIXTURES, all_model_files, truth, truth_arrays
 
 # What torch cannot express, as Keras's configs say it (checked against truth.json below).
 REFUSED = {

@@ -7,12 +7,11 @@ import doctest
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, ROOT, truth_arrays
+from test_torch_export import MERGE, lengths_of, recurrent_cases, tolerance
 
 import kerasweights
 from kerasweights.torch_export import TorchModule, to_torch
-
-from conftest import FIXTURES, ROOT, truth_arrays
-from test_torch_export import MERGE, lengths_of, recurrent_cases, tolerance
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kerasweights import trace_plot
+from kerasweights.trace import plot as trace_plot
 
 pytest.importorskip("matplotlib")
 

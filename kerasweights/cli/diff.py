@@ -8,9 +8,9 @@ import textwrap
 from typing import Any
 
 from ..compare import Comparison, compare
-from ..render import shape_compact
 from ._common import open_model, print_json
 from ._output import Column, error, num, table
+from ._render import shape_compact
 
 MAX_VALUE_ROWS = 20  # text output lists the worst matrices; --json lists them all
 

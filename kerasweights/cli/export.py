@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, exporting
+from .. import __version__
 from ..errors import KerasWeightsError
+from ..export import arrays as exporting
 from ..model import Model
 from ._common import add_input, open_model
 from ._output import WIDTH, error, warn
@@ -83,7 +84,7 @@ def _constructor_lines(layer_path: str, constructor: str) -> str:
 
 def _torch_tensors(model: Model, args: argparse.Namespace) -> dict[str, np.ndarray]:
     """Tensors of every module ``to_torch`` converts; prints each module and its warnings."""
-    from ..torch_export import to_torch  # imported here: only --to pytorch needs it
+    from ..export.torch import to_torch  # imported here: only --to pytorch needs it
 
     tensors: dict[str, np.ndarray] = {}
     for module in to_torch(model, layer=args.layer, force=args.force):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import render
+from . import _render as render
 from ._common import add_input, open_model, print_json
 
 

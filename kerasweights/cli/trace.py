@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import trace as tracing
+    from ..trace import recurrence as tracing
 
     x = _load_array(args.input, "input")
     mask = _load_array(args.mask, "mask") if args.mask else None
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             states = _load_states(args.initial_state, tracing.state_names(layer)) if args.initial_state else None
             if args.from_input:
-                from ..forward import model_input_ndim, trace_from_input
+                from ..trace.forward import model_input_ndim, trace_from_input
 
                 ndim = model_input_ndim(model)
                 if ndim is not None and x.ndim == ndim - 1:  # one sample without its batch axis
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         _save(args.output, arrays)
         if args.plot:
-            from ..trace_plot import plot_trace
+            from ..trace.plot import plot_trace
 
             xlabel = "time step (processing order)"
             if layer.class_name == "Bidirectional":
@@ -170,7 +170,7 @@ def _report(
 ) -> str:
     from tabulate import tabulate
 
-    from ..render import shape_compact
+    from ._render import shape_compact
 
     rows: list[list[Any]] = []
     skipped = 0

@@ -7,10 +7,10 @@ from typing import Any
 
 from ..errors import LayoutError
 from ..model import Layer, Model
-from ..render import shape_compact
 from ..stats import array_stats
 from ._common import add_input, open_model, print_json
 from ._output import Column, count, num, percent, table
+from ._render import shape_compact
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

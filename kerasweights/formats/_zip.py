@@ -17,7 +17,7 @@ import zipfile
 from typing import IO
 
 from ..errors import CorruptFileError, LimitExceededError, UnsupportedFormatError
-from ..limits import MiB, Limits
+from ..limits import Limits, MiB
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 _DEFLATE64 = 9

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ._base import Config, Context, Index, Part, Rule, Shape, Var
 from .attention import RULES as _ATTENTION
 from .core import RULES as _CORE
-from .recurrent import GATE_MEANINGS, GATES, RECURRENT_CLASSES, RULES as _RECURRENT, family
+from .keras import WEIGHTLESS_CLASSES
+from .recurrent import GATE_MEANINGS, GATES, RECURRENT_CLASSES, family
+from .recurrent import RULES as _RECURRENT
 
 __all__ = [
     "Config",
@@ -18,6 +20,7 @@ __all__ = [
     "Rule",
     "Shape",
     "Var",
+    "WEIGHTLESS_CLASSES",
     "family",
     "rule_for",
     "register",

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import TraceInputError, UnsupportedLayerError
+from ..model import Layer, Model
 from . import activations
-from .errors import TraceInputError, UnsupportedLayerError
-from .model import Layer, Model
-from .trace import RECURRENT, merge, trace
+from .recurrence import RECURRENT, merge, trace
 
 Array = np.ndarray
 Flow = tuple[Array, "Array | None"]  # a tensor and its Keras mask (bool (batch, time)) or None

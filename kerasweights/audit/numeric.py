@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._finding import Finding
-from .errors import KerasWeightsError, LayoutError
-from .layouts import GATE_MEANINGS
-from .model import Layer, Matrix, Model
+from ..errors import KerasWeightsError, LayoutError
+from ..layouts import GATE_MEANINGS
+from ..model import Layer, Matrix, Model
+from .finding import Finding
 
 EXTREME_MAGNITUDE = 1e3
 """``extreme-magnitude``: a trainable value with ``|w|`` above this (weights are typically below 10)."""

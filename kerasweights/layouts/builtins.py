@@ -6,8 +6,8 @@ code to load; ``kerasweights audit`` reports it as ``custom-layer``.
 
 from __future__ import annotations
 
-from .config import CLASS_ALIASES
-from .layouts import known_classes
+from ..config import CLASS_ALIASES
+from . import known_classes
 
 __all__ = ["BUILTIN_LAYERS", "KERAS_PACKAGES", "is_builtin_layer", "is_keras_module"]
 

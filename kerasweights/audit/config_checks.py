@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._finding import Finding
-from .builtins import KERAS_PACKAGES, is_builtin_layer, is_keras_module
-from .config import LayerSpec, parse_model
-from .errors import ConfigError
+from ..config import LayerSpec, parse_model
+from ..errors import ConfigError
+from ..layouts.builtins import KERAS_PACKAGES, is_builtin_layer, is_keras_module
+from .finding import Finding
 
 LOOKUP_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
 # Keras's own non-modelling functions (keras/src/saving/serialization_lib.py NON_MODELING_APIS, plus

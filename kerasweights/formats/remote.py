@@ -14,8 +14,8 @@ import re
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
-from ._optional import require
-from .errors import KerasWeightsError
+from .._optional import require
+from ..errors import KerasWeightsError
 
 DEFAULT_BLOCK_SIZE = 256 * 1024
 """Bytes per ranged request: small enough to skip unread weights, big enough for HDF5 metadata."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .model import Layer, Model
+from ..model import Layer, Model
 
 WIDTH = 80
 

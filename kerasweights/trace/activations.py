@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnsupportedLayerError
+from ..errors import UnsupportedLayerError
 
 Array = np.ndarray
 _SELU_ALPHA = 1.6732632423543772

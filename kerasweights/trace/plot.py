@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import _optional
+from .. import _optional
 
 
 def _limits(values: np.ndarray, bounds: tuple[float, float] | None) -> tuple[float, float, str]:

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import TraceInputError, UnsupportedLayerError
+from ..layouts import GATES, RECURRENT_CLASSES, family
+from ..model import Layer
 from . import activations
 from .activations import Activation
-from .errors import TraceInputError, UnsupportedLayerError
-from .layouts import GATES, RECURRENT_CLASSES, family
-from .model import Layer
 
 Array = np.ndarray
 

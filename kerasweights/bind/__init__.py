@@ -1,0 +1,55 @@
+"""The join of config tree and stored arrays: the middle of the read pipeline.
+
+``formats`` turns a file into a :class:`~kerasweights.formats.RawModel` (config + storage);
+:func:`build_model` turns that into a :class:`~kerasweights.model.Model`: with a config it binds
+each layer of the config to its stored arrays (:mod:`.configured`); without one it infers layers
+from the storage (:mod:`.inferred`).
+"""
+
+from __future__ import annotations
+
+from ..config import LayerSpec, parse_model
+from ..formats import LegacyStorage, RawModel
+from ..model import Layer, Model
+from .configured import bind_legacy, bind_vars, from_spec, storage_keys
+from .inferred import infer_legacy, infer_vars
+
+__all__ = ["build_model"]
+
+
+def build_model(raw: RawModel) -> Model:
+    notes = list(raw.notes)
+    major = keras_major(raw)
+    if raw.config is not None:
+        spec = parse_model(raw.config)
+        if not spec.is_model:
+            # A subclassed (custom) model or a bare layer: one layer holding everything stored.
+            spec = LayerSpec("Model", spec.name, {}, children=[spec], is_model=True)
+            notes.append(
+                f"the model is a {spec.children[0].class_name}, not Sequential or Functional: its sublayers are not described by its config"
+            )
+        root = from_spec(spec, "", major)
+        keys = {id(layer): key for layer, key in storage_keys(root, spec)}
+        if isinstance(raw.storage, LegacyStorage):
+            bind_legacy(root, raw.storage, major, notes)
+        else:
+            bind_vars(root, raw.storage, keys, major, notes)
+    else:
+        root = Layer(path="", name="model", class_name="Model", config={}, kind="model")
+        if isinstance(raw.storage, LegacyStorage):
+            infer_legacy(root, raw.storage, major)
+        else:
+            infer_vars(root, raw.storage, major)
+        notes.append(
+            "the file has no model config: layer classes and configs were inferred from weight names and shapes"
+        )
+    return Model(raw, root, notes)
+
+
+def keras_major(raw: RawModel) -> int:
+    version = raw.keras_version
+    if version and version[:1].isdigit():
+        return int(version.split(".")[0])
+    if isinstance(raw.storage, LegacyStorage):
+        return 1 if raw.format == "h5-weights" else 2
+    return 3

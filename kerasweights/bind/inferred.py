@@ -1,0 +1,231 @@
+"""Layers inferred from storage alone, for weights-only files read without a config.
+
+Each layer's class and config are guessed from its weight names and shapes and marked as
+inferred; the guesses are checked against the layout rules.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import layouts
+from ..config import to_snake_case
+from ..formats import LegacyStorage, VarsStorage
+from ..layouts import Context
+from ..model import Layer
+from ..store import StoredArray
+from .weights import SUFFIX, assign, join, short_names
+
+
+def _class_from_snake(snake: str) -> str | None:
+    base = re.sub(r"_\d+$", "", snake)
+    for name in [
+        *layouts.known_classes(),
+        *sorted(layouts.WEIGHTLESS_CLASSES),
+        "Bidirectional",
+        "TimeDistributed",
+        "Sequential",
+        "Functional",
+    ]:
+        if to_snake_case(name) == base:
+            return name
+    return None
+
+
+def _infer_recurrent(shapes: list[tuple[int, ...]]) -> tuple[str, dict]:
+    kernel, recurrent = shapes[0], shapes[1]
+    units = recurrent[-2]
+    gates = recurrent[-1] // max(units, 1)
+    config: dict = {"units": units, "use_bias": len(shapes) > 2}
+    bias = shapes[2] if len(shapes) > 2 else None
+    if len(kernel) > 2:
+        name = f"ConvLSTM{len(kernel) - 2}D"
+        config = {"filters": units, "use_bias": bias is not None}
+    elif gates == 4:
+        name = "CuDNNLSTM" if bias == (8 * units,) else "LSTM"
+    elif gates == 3:
+        name = "CuDNNGRU" if bias == (6 * units,) else "GRU"
+        config["reset_after"] = bias is not None and len(bias) == 2
+    else:
+        name = "SimpleRNN"
+    return name, config
+
+
+_KERAS1 = re.compile(r"(?:^|_)([WUb])(?:_([a-z]))?$")
+_KERAS1_NAMES = {"W": "kernel", "U": "recurrent_kernel", "b": "bias"}
+
+
+def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, major: int) -> tuple[str, dict]:
+    shapes = [a.shape for a in arrays]
+    keras1 = [_KERAS1.search(n) for n in shorts]
+    if major == 1 and shorts and all(keras1):  # Keras 1: <layer>_W, <layer>_b, <layer>_W_i ...
+        gates = {m.group(2) for m in keras1 if m and m.group(2)}
+        if gates:
+            units = shapes[1][-1]
+            family = "GRU" if gates == {"z", "r", "h"} else "LSTM" if gates == {"i", "f", "c", "o"} else "Unknown"
+            return family, {"units": units, "use_bias": True}
+        shorts = [_KERAS1_NAMES[m.group(1)] for m in keras1 if m]
+    names = set(shorts)
+    if recurrent or {"kernel", "recurrent_kernel"} <= names:
+        if len(shapes) >= 2 and len(shapes[1]) >= 2:
+            return _infer_recurrent(shapes)
+    if names == {"embeddings"}:
+        return "Embedding", {}
+    if {"moving_mean", "moving_variance"} <= names or (
+        len(arrays) == 4 and all(len(s) == 1 and s == shapes[0] for s in shapes)
+    ):
+        return "BatchNormalization", {}
+    if names in ({"gamma", "beta"}, {"gamma"}):
+        return "LayerNormalization", {}
+    if {"depthwise_kernel", "pointwise_kernel"} <= names:
+        return f"SeparableConv{len(shapes[0]) - 2}D", {"use_bias": len(arrays) == 3}
+    if arrays and shorts[0] in ("kernel", "0") and len(arrays) <= 2:
+        rank = len(shapes[0])
+        use_bias = len(arrays) == 2
+        if rank == 2:
+            return "Dense", {"units": shapes[0][1], "use_bias": use_bias}
+        if 3 <= rank <= 5:
+            return f"Conv{rank - 2}D", {"filters": shapes[0][-1], "use_bias": use_bias}
+    return "Unknown", {}
+
+
+def _make_inferred(
+    path: str, name: str, arrays: list[StoredArray], major: int, class_name: str | None = None, recurrent: bool = False
+) -> Layer:
+    """A layer whose class and config are guessed from its stored arrays (and storage name)."""
+    guessed, config = _infer_leaf(arrays, short_names(arrays), recurrent, major) if arrays else ("Unknown", {})
+    if class_name is None or (class_name in layouts.RECURRENT_CLASSES and guessed in layouts.RECURRENT_CLASSES):
+        class_name = guessed  # shapes give units and reset_after, and tell GRU from CuDNNGRU
+    elif guessed != class_name:
+        config = {}  # the class named by storage wins; the guess's config is not for it
+    rule = layouts.rule_for(class_name)
+    if rule is not None:
+        config = _fit_flags(rule, {"name": name, **config}, len(arrays), major)
+    layer = Layer(
+        path=path, name=name, class_name=class_name, config={"name": name, **config}, inferred=True, rule=rule
+    )
+    assign(layer, arrays, major)
+    return layer
+
+
+_FLAG_GUESSES = ({}, {"use_bias": False}, {"center": False}, {"scale": False}, {"center": False, "scale": False})
+
+
+def _fit_flags(rule: layouts.Rule, config: dict, count: int, major: int) -> dict:
+    """The first common flag setting (use_bias, center, scale) under which the rule stores ``count`` arrays."""
+    for guess in _FLAG_GUESSES:
+        candidate = {**config, **guess}
+        if len(rule.variables(candidate, Context(keras_major=major))) == count:
+            return candidate
+    return config
+
+
+def infer_legacy(root: Layer, storage: LegacyStorage, major: int) -> None:
+    for name in storage.layer_names:
+        root.children.append(infer_legacy_layer(name, storage.layers.get(name, []), major))
+
+
+_MHA_PARTS = {"query", "key", "value", "attention_output"}
+
+
+def infer_legacy_layer(name: str, arrays: list[StoredArray], major: int, path: str | None = None) -> Layer:
+    path = path or name
+    fwd = [a for a in arrays if "/forward_" in a.stored_name]
+    bwd = [a for a in arrays if "/backward_" in a.stored_name]
+    if fwd and bwd and len(fwd) + len(bwd) == len(arrays):
+        wrapper = Layer(
+            path=path, name=name, class_name="Bidirectional", config={"name": name}, kind="wrapper", inferred=True
+        )
+        for half in (fwd, bwd):
+            half_name = next(p for p in half[0].stored_name.split("/") if p.startswith(("forward_", "backward_")))
+            wrapper.children.append(_make_inferred(f"{path}/{half_name}", half_name, half, major))
+        return wrapper
+    # A nested model stores its sublayers' weights under their names: split where names part ways.
+    scopes = [SUFFIX.sub("", a.stored_name).split("/")[:-1] for a in arrays]
+    common = 0
+    while scopes and all(len(s) > common for s in scopes) and len({s[common] for s in scopes}) == 1:
+        common += 1
+    branches = [s[common] if len(s) > common else None for s in scopes]
+    distinct = list(dict.fromkeys(b for b in branches if b is not None))
+    if len(distinct) >= 2 and None not in branches and not set(distinct) <= _MHA_PARTS:
+        model = Layer(path=path, name=name, class_name="Model", config={"name": name}, kind="model", inferred=True)
+        for sub in distinct:
+            sub_arrays = [a for a, b in zip(arrays, branches) if b == sub]
+            model.children.append(infer_legacy_layer(sub, sub_arrays, major, f"{path}/{sub}"))
+        return model
+    if distinct and set(distinct) <= _MHA_PARTS:
+        return _make_inferred(path, name, arrays, major, "MultiHeadAttention")
+    return _make_inferred(path, name, arrays, major)
+
+
+def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
+    prefix = storage.layers_key
+
+    def build(container: Layer, base: str) -> None:
+        keys: list[str] = []
+        for group in storage.groups:
+            if group.startswith(base + "/"):
+                key = group[len(base) + 1 :].split("/")[0]
+                if key not in keys:
+                    keys.append(key)
+        for key in sorted(keys, key=_natural):
+            path = f"{base}/{key}"
+            name = storage.names.get(path, key)
+            layer_path = join(container.path, name)
+            snake_class = _class_from_snake(key)
+            if f"{path}/layers" in {g[: len(path) + 7] for g in storage.groups}:
+                child = Layer(
+                    path=layer_path,
+                    name=name,
+                    class_name=snake_class or "Model",
+                    config={"name": name},
+                    kind="model",
+                    inferred=True,
+                )
+                build(child, f"{path}/layers")
+            elif any(g.startswith(f"{path}/forward_layer") for g in storage.groups):
+                child = Layer(
+                    path=layer_path,
+                    name=name,
+                    class_name="Bidirectional",
+                    config={"name": name},
+                    kind="wrapper",
+                    inferred=True,
+                )
+                for half in ("forward_layer", "backward_layer"):
+                    half_path = f"{path}/{half}"
+                    half_name = storage.names.get(half_path, half)
+                    arrays = [a for g in sorted(storage.groups) if g.startswith(half_path) for a in storage.groups[g]]
+                    child.children.append(
+                        _make_inferred(f"{layer_path}/{half_name}", half_name, arrays, major, recurrent=True)
+                    )
+            elif any(g.startswith(f"{path}/layer/") or g == f"{path}/layer" for g in storage.groups):
+                child = Layer(
+                    path=layer_path,
+                    name=name,
+                    class_name="TimeDistributed",
+                    config={"name": name},
+                    kind="wrapper",
+                    inferred=True,
+                )
+                inner = [g for g in storage.groups if g.startswith(f"{path}/layer")]
+                arrays = [a for g in sorted(inner, key=lambda g: (g.count("/"), g)) for a in storage.groups[g]]
+                inner_name = storage.names.get(f"{path}/layer", "layer")
+                child.children.append(_make_inferred(f"{layer_path}/{inner_name}", inner_name, arrays, major, None))
+            else:
+                groups = sorted(
+                    (g for g in storage.groups if g == path or g.startswith(path + "/")),
+                    key=lambda g: (g.count("/"), g),
+                )
+                arrays = [a for g in groups for a in storage.groups[g]]
+                recurrent = any(g.endswith("/cell") for g in groups)
+                child = _make_inferred(layer_path, name, arrays, major, snake_class, recurrent=recurrent)
+            container.children.append(child)
+
+    build(root, prefix)
+
+
+def _natural(key: str) -> tuple[str, int]:
+    match = re.fullmatch(r"(.*?)(?:_(\d+))?", key)
+    assert match is not None
+    return (match.group(1), int(match.group(2) or 0))

@@ -1,0 +1,321 @@
+"""Recurrent weights as PyTorch ``state_dict`` tensors for ``torch.nn.RNN`` / ``GRU`` / ``LSTM``.
+
+Pure numpy: torch is never imported. Keras computes ``x @ kernel`` with gates z, r, h (GRU) or
+i, f, c, o (LSTM) side by side along the last axis; torch computes ``weight_ih @ x`` with gates
+r, z, n and i, f, g, o stacked along the first axis, and always has two biases (``bias_ih``,
+``bias_hh``). Only configs whose torch module computes exactly what Keras computes are exported
+unless ``force=True``.
+
+Decision: ``use_bias=False`` is written as zero biases with ``bias=True`` in the constructor
+arguments (and a warning), so every exported module loads the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import KerasWeightsError, LayoutError, UnsupportedLayerError
+from ..layouts import family
+from ..layouts.recurrent import reset_after
+from ..model import Layer, Matrix, Model
+
+__all__ = ["EXPORTABLE_CLASSES", "TorchModule", "layer_to_torch", "refusal_reasons", "to_torch"]
+
+EXPORTABLE_CLASSES = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM")
+MODULES = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
+# Keras gate letters in torch's order: GRU r, z, n(=h); LSTM i, f, g(=c), o.
+TORCH_GATE_ORDER = {"SimpleRNN": ("",), "GRU": ("r", "z", "h"), "LSTM": ("i", "f", "c", "o")}
+_FORCE_HINT = "use --force (force=True) to write {} anyway"
+_BACKWARDS = "go_backwards=True (torch has no backwards-only module)"
+_UNKNOWN = "no layer config in the file (activations and go_backwards unknown: pass --config)"
+
+
+@dataclass
+class TorchModule:
+    """One torch.nn module's worth of tensors, keyed ``<layer path with / -> .>.<parameter>``."""
+
+    layer_path: str
+    module: str  # "RNN" | "GRU" | "LSTM"
+    kwargs: dict[str, Any]
+    tensors: dict[str, np.ndarray]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        """``bi_g.`` for ``bi_g``; ``encoder.lstm_nb.`` for ``encoder/lstm_nb``."""
+        return self.layer_path.replace("/", ".") + "."
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The tensors without the prefix: what ``module.load_state_dict`` expects."""
+        return {key.removeprefix(self.prefix): value for key, value in self.tensors.items()}
+
+    def constructor(self) -> str:
+        """``torch.nn.GRU(input_size=4, hidden_size=5, ...)``: how to build the module."""
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"torch.nn.{self.module}({args})"
+
+
+@dataclass
+class _Direction:
+    """One Keras recurrent layer as one direction of a torch module."""
+
+    module: str
+    input_size: int
+    hidden_size: int
+    nonlinearity: str
+    params: dict[str, np.ndarray]  # weight_ih, weight_hh, bias_ih, bias_hh
+    batch_first: bool
+    notes: list[str]
+
+
+def to_torch(model: Model, layer: str | None = None, force: bool = False) -> list[TorchModule]:
+    """torch.nn modules for one layer (by path) or for every recurrent layer of ``model``.
+
+    With ``layer=None``: every SimpleRNN, GRU, LSTM (CuDNN ones too) and Bidirectional of
+    them, in model order, nested models included; a Bidirectional's halves are exported only
+    as part of it. Raises :class:`UnsupportedLayerError` naming each layer torch cannot
+    express exactly, unless ``force`` (then each such module carries one warning).
+    """
+    try:
+        if layer is not None:
+            target = model.layer(layer)
+            if not _exportable(target):
+                raise UnsupportedLayerError(f"{_not_recurrent(target)}; exportable layers: {_names(model)}")
+            return [layer_to_torch(target, force=force)]
+        found = list(_candidates(model.layers))
+        if not found:
+            raise UnsupportedLayerError("no SimpleRNN, GRU, LSTM or Bidirectional layer to export to PyTorch")
+        refused = [f"layer {l.path!r}: {', '.join(r)}" for l in found if (r := refusal_reasons(l))]
+        if refused and not force:
+            which = "it" if len(refused) == 1 else "them"
+            raise UnsupportedLayerError(
+                f"cannot export to PyTorch exactly: {'; '.join(refused)} "
+                f"({_FORCE_HINT.format(which)}, or --layer to pick one)"
+            )
+        return [layer_to_torch(l, force=force) for l in found]
+    except KerasWeightsError as exc:
+        raise exc.with_path(model.path) from None
+
+
+def layer_to_torch(layer: Layer, force: bool = False) -> TorchModule:
+    """The torch.nn module for one recurrent or Bidirectional layer (``layer.to_torch_state()``)."""
+    if not _exportable(layer):
+        raise UnsupportedLayerError(_not_recurrent(layer))
+    reasons = refusal_reasons(layer)
+    if reasons and not force:
+        raise UnsupportedLayerError(
+            f"layer {layer.path!r} cannot be exported to PyTorch exactly: {', '.join(reasons)} "
+            f"({_FORCE_HINT.format('it')})"
+        )
+    warnings = [_forced(layer, reasons)] if reasons else []
+    if layer.class_name == "Bidirectional":
+        forward, backward = (_direction(half) for half in layer.children)
+        _same_shape(layer, forward, backward)
+        params = {f"{k}_l0": v for k, v in forward.params.items()}
+        params |= {f"{k}_l0_reverse": v for k, v in backward.params.items()}
+        notes = forward.notes + [n for n in backward.notes if n not in forward.notes]
+        notes += _merge_notes(layer, forward.hidden_size)
+        return _module(layer, forward, params, True, warnings + notes)
+    one = _direction(layer)
+    return _module(layer, one, {f"{k}_l0": v for k, v in one.params.items()}, False, warnings + one.notes)
+
+
+def refusal_reasons(layer: Layer) -> list[str]:
+    """Why torch cannot reproduce this layer exactly (empty when it can)."""
+    if layer.class_name != "Bidirectional":
+        return _leaf_reasons(layer, backward_ok=False)
+    forward, backward = layer.children
+    # Halves that differ otherwise (units, tanh vs relu) fail in layer_to_torch: no one module fits.
+    reasons = [f"{forward.name}: {r}" for r in _leaf_reasons(forward, backward_ok=False)]
+    return reasons + [f"{backward.name}: {r}" for r in _leaf_reasons(backward, backward_ok=True)]
+
+
+def _forced(layer: Layer, reasons: list[str]) -> str:
+    if all(r.endswith(_UNKNOWN) for r in reasons):
+        outcome = "assumed Keras's defaults (tanh, sigmoid gates, go_backwards=False)"
+    elif all(r.endswith(_BACKWARDS) for r in reasons):
+        outcome = "feed it the input reversed in time (x.flip(1)) to get Keras's outputs"
+    else:
+        outcome = "the torch module will not reproduce Keras's outputs"
+    return f"layer {layer.path!r}: forced export although {', '.join(reasons)}; {outcome}"
+
+
+# -- checks -----------------------------------------------------------------------------
+
+
+def _leaf_reasons(layer: Layer, backward_ok: bool) -> list[str]:
+    fam, cudnn = family(layer.class_name), layer.class_name.startswith("CuDNN")
+    reasons = []
+    if layer.inferred:
+        reasons.append(_UNKNOWN)
+    if fam == "GRU" and not cudnn and not reset_after(layer.config):
+        reasons.append(
+            "reset_after=False (torch.nn.GRU computes only the reset_after=True form, "
+            "which applies the reset gate after the recurrent matmul)"
+        )
+    if cudnn or layer.inferred:
+        return reasons  # CuDNN layers are always tanh/sigmoid; inferred ones are assumed so
+    activation = _activation(_cfg(layer, "activation"))
+    allowed = ("tanh", "relu") if fam == "SimpleRNN" else ("tanh",)
+    if activation not in allowed:
+        reasons.append(f"activation={activation!r} (torch.nn.{MODULES[fam]} supports only {' or '.join(allowed)})")
+    if fam != "SimpleRNN":
+        recurrent = _activation(_cfg(layer, "recurrent_activation"))
+        if recurrent != "sigmoid":
+            reasons.append(f"recurrent_activation={recurrent!r} (torch.nn.{MODULES[fam]} gates use sigmoid)")
+    go_backwards = bool(_cfg(layer, "go_backwards"))
+    if go_backwards and not backward_ok:
+        reasons.append(_BACKWARDS)
+    elif backward_ok and not go_backwards:
+        reasons.append("go_backwards=False in the backward layer of a Bidirectional")
+    return reasons
+
+
+def _cfg(layer: Layer, key: str) -> Any:
+    """A config value with Keras's defaults, reading Keras 1 names too."""
+    config = layer.config
+    if key == "recurrent_activation":
+        value = config.get("recurrent_activation", config.get("inner_activation"))
+        if value is None and "recurrent_activation" not in config and "inner_activation" not in config:
+            return "sigmoid" if layer.context.keras_major >= 3 else "hard_sigmoid"
+        return value
+    if key == "activation":
+        return config.get("activation", "tanh")
+    if key == "use_bias":
+        return config.get("use_bias", True) is not False
+    if key == "reset_after":
+        return reset_after(config)
+    return config.get(key)
+
+
+def _activation(value: Any) -> str:
+    """``tanh`` for "tanh", {"config": "tanh", ...} or "keras.activations.tanh"; None is linear."""
+    if isinstance(value, dict):
+        value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
+    if value is None:
+        return "linear"
+    return str(value).rsplit(".", 1)[-1].lower()
+
+
+def _exportable(layer: Layer) -> bool:
+    if layer.class_name == "Bidirectional":
+        return len(layer.children) == 2 and all(c.class_name in EXPORTABLE_CLASSES for c in layer.children)
+    return layer.class_name in EXPORTABLE_CLASSES
+
+
+def _not_recurrent(layer: Layer) -> str:
+    what = layer.class_name
+    if layer.class_name == "Bidirectional":
+        what = f"Bidirectional of {', '.join(sorted({c.class_name for c in layer.children})) or 'nothing'}"
+    return (
+        f"layer {layer.path!r} is a {what}, which has no torch.nn counterpart; only SimpleRNN, GRU, LSTM, "
+        "CuDNNGRU, CuDNNLSTM and Bidirectional wrappers of them can be exported to PyTorch"
+    )
+
+
+def _candidates(layers: list[Layer]) -> Iterator[Layer]:
+    for layer in layers:
+        if _exportable(layer):
+            yield layer  # a Bidirectional's halves are part of its module
+        elif layer.class_name != "Bidirectional":
+            yield from _candidates(layer.children)
+
+
+def _names(model: Model) -> str:
+    return ", ".join(l.path for l in _candidates(model.layers)) or "none"
+
+
+# -- tensors ------------------------------------------------------------------------------
+
+
+def _direction(layer: Layer) -> _Direction:
+    fam = family(layer.class_name)
+    matrices = layer.matrices()
+    gates = TORCH_GATE_ORDER[fam]
+
+    def stacked(var: str) -> np.ndarray | None:
+        names = [f"{var}_{g}" if g else var for g in gates]
+        if var.endswith("bias") and not any(n in matrices for n in names):
+            return None
+        return np.concatenate([_matrix(layer, matrices, n).read() for n in names], axis=-1)
+
+    kernel, recurrent = stacked("kernel"), stacked("recurrent_kernel")
+    assert kernel is not None and recurrent is not None
+    hidden = recurrent.shape[0]
+    zeros = np.zeros(len(gates) * hidden, dtype=kernel.dtype)
+    bias, recurrent_bias = stacked("bias"), stacked("recurrent_bias")
+    notes = []
+    if bias is None:
+        notes.append(
+            f"layer {layer.path!r}: use_bias=False, so bias_ih and bias_hh are zeros (keep them at zero if you train)"
+        )
+    params = {
+        "weight_ih": np.ascontiguousarray(kernel.T),  # Keras x @ W == torch W.T x
+        "weight_hh": np.ascontiguousarray(recurrent.T),
+        "bias_ih": zeros.copy() if bias is None else np.array(bias),
+        # LSTM/SimpleRNN have one bias: torch's second (recurrent) bias stays zero.
+        "bias_hh": zeros.copy() if recurrent_bias is None else np.array(recurrent_bias),
+    }
+    nonlinearity = _activation(_cfg(layer, "activation")) if fam == "SimpleRNN" and not layer.inferred else "tanh"
+    return _Direction(
+        module=MODULES[fam],
+        input_size=int(kernel.shape[0]),
+        hidden_size=int(hidden),
+        nonlinearity=nonlinearity if nonlinearity in ("tanh", "relu") else "tanh",
+        params=params,
+        batch_first=not _cfg(layer, "time_major"),
+        notes=notes,
+    )
+
+
+def _matrix(layer: Layer, matrices: dict[str, Matrix], name: str) -> Matrix:
+    if name not in matrices:
+        raise LayoutError(f"layer {layer.path!r}: no {name} among its weights ({', '.join(matrices) or 'none'})")
+    return matrices[name]
+
+
+def _same_shape(layer: Layer, forward: _Direction, backward: _Direction) -> None:
+    f = (forward.module, forward.input_size, forward.hidden_size, forward.nonlinearity)
+    b = (backward.module, backward.input_size, backward.hidden_size, backward.nonlinearity)
+    if f != b:
+        raise UnsupportedLayerError(
+            f"layer {layer.path!r}: forward and backward layers are different modules "
+            f"({_describe(forward)} vs {_describe(backward)}); a bidirectional torch module needs one"
+        )
+
+
+def _describe(d: _Direction) -> str:
+    extra = f", {d.nonlinearity}" if d.module == "RNN" else ""
+    return f"{d.module} {d.input_size}->{d.hidden_size}{extra}"
+
+
+def _merge_notes(layer: Layer, hidden: int) -> list[str]:
+    mode = layer.config.get("merge_mode", "concat")
+    if mode == "concat" or layer.inferred:
+        return []
+    how = {
+        "sum": "add its two halves",
+        "mul": "multiply its two halves",
+        "ave": "average its two halves",
+        None: "split it into the two outputs Keras returns",
+    }.get(mode, f"combine its two halves as merge_mode={mode!r} does")
+    message = (
+        f"layer {layer.path!r}: merge_mode={mode!r}; torch concatenates the directions, so {how} "
+        f"(output[..., :{hidden}] and output[..., {hidden}:])"
+    )
+    return [message]
+
+
+def _module(
+    layer: Layer, d: _Direction, params: dict[str, np.ndarray], bidirectional: bool, warnings: list[str]
+) -> TorchModule:
+    kwargs: dict[str, Any] = {"input_size": d.input_size, "hidden_size": d.hidden_size}
+    if d.module == "RNN":
+        kwargs["nonlinearity"] = d.nonlinearity
+    kwargs |= {"bias": True, "batch_first": d.batch_first, "bidirectional": bidirectional}
+    prefix = layer.path.replace("/", ".") + "."
+    return TorchModule(layer.path, d.module, kwargs, {prefix + k: v for k, v in params.items()}, warnings)

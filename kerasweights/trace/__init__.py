@@ -1,0 +1,24 @@
+"""Run a recurrent layer in numpy and record every gate at every time step.
+
+:mod:`.recurrence` holds Keras's cell equations and the time loop, :mod:`.forward` feeds a
+layer from the model's input, :mod:`.activations` names Keras's activations in numpy, and
+:mod:`.plot` draws the traced gates. The public names live here.
+"""
+
+from __future__ import annotations
+
+from ..errors import TraceInputError
+from .recurrence import MERGE_MODES, OUTPUTS, RECURRENT, STATES, conv, gate_ranges, merge, state_names, trace
+
+__all__ = [
+    "MERGE_MODES",
+    "OUTPUTS",
+    "RECURRENT",
+    "STATES",
+    "TraceInputError",
+    "conv",
+    "gate_ranges",
+    "merge",
+    "state_names",
+    "trace",
+]
