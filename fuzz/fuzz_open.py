@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_one_input(data: bytes) -> None:
     import kerasweights
     from kerasweights import KerasWeightsError, LayoutError
-from kerasweights.cli import render
+    from kerasweights.cli import _render as render
 
     source = io.BytesIO(data)
     source.name = "<fuzz>"
