@@ -45,8 +45,8 @@ from kerasweights import (
     Limits,
     UnsafeContentError,
     UnsupportedFormatError,
-    render,
 )
+from kerasweights.cli import _render as render
 from kerasweights.cli import main
 
 VARIANTS = FIXTURES / "variants"

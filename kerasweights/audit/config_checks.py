@@ -16,6 +16,7 @@ from typing import Any
 from ..config import LayerSpec, parse_model
 from ..errors import ConfigError
 from ..layouts.builtins import KERAS_PACKAGES, is_builtin_layer, is_keras_module
+from ..layouts.keras import layer_path
 from .finding import Finding
 
 LOOKUP_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
@@ -102,10 +103,6 @@ def parse_version(text: str | None) -> Version | None:
 # -- layer paths ------------------------------------------------------------------------------
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}/{name}" if prefix else name
-
-
 def layer_tree(config: dict[str, Any]) -> list[tuple[LayerSpec, str]]:
     """Every layer spec of the config with the path :class:`kerasweights.Model` gives it.
 
@@ -121,7 +118,7 @@ def layer_tree(config: dict[str, Any]) -> list[tuple[LayerSpec, str]]:
     def visit(spec: LayerSpec, path: str) -> None:
         out.append((spec, path))
         for child in spec.children:
-            visit(child, _join(path, child.name))
+            visit(child, layer_path(path, child.name))
 
     visit(root, "" if root.is_model else root.name)
     return out
@@ -242,7 +239,7 @@ def lambda_findings(view: ConfigView | None, keras_version: str | None, file_for
         if obj.get("class_name") != "Lambda" or not isinstance(inner, dict):
             continue
         name = str(inner.get("name", obj.get("name", "lambda")))
-        path = view.paths.get(id(inner), _join(layer, name))
+        path = view.paths.get(id(inner), layer_path(layer, name))
         bytecode, what = describe_function(inner)
         shape_code, _ = describe_function(inner, "output_shape") if inner.get("output_shape") else (False, "")
         if bytecode or shape_code:

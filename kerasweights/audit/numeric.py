@@ -6,7 +6,6 @@ into it. Thresholds are module constants, documented in docs/audit.md.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -14,6 +13,8 @@ import numpy as np
 
 from ..errors import KerasWeightsError, LayoutError
 from ..layouts import GATE_MEANINGS
+from ..layouts.keras import KERAS1_NAME, KERAS1_VARIABLES
+from ..layouts.recurrent import SIGMOID_GATES
 from ..model import Layer, Matrix, Model
 from .finding import Finding
 
@@ -58,9 +59,6 @@ STATISTICS = frozenset(
         "running_std",
     }
 )
-_KERAS1 = {"W": "kernel", "U": "recurrent_kernel", "b": "bias"}
-_KERAS1_SUFFIX = re.compile(r"(?:^|_)([WUb])$")  # Keras 1 names: dense_1_W, timedistributeddense_1_b
-SIGMOID_GATES = {"LSTM": ("i", "f", "o"), "GRU": ("z", "r")}
 
 
 def role(matrix: Matrix) -> str:
@@ -69,8 +67,8 @@ def role(matrix: Matrix) -> str:
     if matrix.gate and name.endswith(f"_{matrix.gate}"):
         name = name[: -len(matrix.gate) - 1]
     name = name.rsplit("/", 1)[-1]
-    keras1 = _KERAS1_SUFFIX.search(name)
-    return _KERAS1[keras1.group(1)] if keras1 else name
+    keras1 = KERAS1_NAME.search(name)  # Keras 1 names: dense_1_W, timedistributeddense_1_b
+    return KERAS1_VARIABLES[keras1.group(1)] if keras1 else name
 
 
 def numeric_findings(model: Model, codes: Collection[str], skip_keys: Collection[str] = ()) -> list[Finding]:

@@ -8,6 +8,8 @@ from the storage (:mod:`.inferred`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..config import LayerSpec, parse_model
 from ..formats import LegacyStorage, RawModel
 from ..model import Layer, Model
@@ -43,7 +45,15 @@ def build_model(raw: RawModel) -> Model:
         notes.append(
             "the file has no model config: layer classes and configs were inferred from weight names and shapes"
         )
+    _stamp_version(root, raw.keras_version)
     return Model(raw, root, notes)
+
+
+def _stamp_version(layer: Layer, version: str | None) -> None:
+    """Give every layer's context the writer's version (defaults differ by Keras generation)."""
+    layer.context = replace(layer.context, keras_version=version)
+    for child in layer.children:
+        _stamp_version(child, version)
 
 
 def keras_major(raw: RawModel) -> int:

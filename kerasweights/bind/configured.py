@@ -12,10 +12,11 @@ from .. import layouts
 from ..config import LayerSpec
 from ..formats import LegacyStorage, VarsStorage
 from ..layouts import WEIGHTLESS_CLASSES, Context, Var
+from ..layouts.keras import layer_path
 from ..model import Layer
 from ..store import StoredArray
 from .inferred import infer_legacy_layer
-from .weights import SUFFIX, assign, join
+from .weights import SUFFIX, assign
 
 # -- tree from config ---------------------------------------------------------------------------
 
@@ -32,7 +33,7 @@ def from_spec(spec: LayerSpec, path: str, major: int) -> Layer:
         registered_name=spec.registered_name,
         context=Context(keras_major=major),
     )
-    layer.children = [from_spec(child, join(path, child.name), major) for child in spec.children]
+    layer.children = [from_spec(child, layer_path(path, child.name), major) for child in spec.children]
     return layer
 
 
@@ -143,7 +144,7 @@ def bind_vars(root: Layer, storage: VarsStorage, keys: dict[int, str], major: in
             key = keys.get(id(child), "")
             if storage.layers_key != "layers" and key.startswith("layers/"):
                 key = storage.layers_key + key[len("layers") :]
-            child_prefix = _resolve(storage, join(prefix, key), child.name, layer.kind == "model")
+            child_prefix = _resolve(storage, layer_path(prefix, key), child.name, layer.kind == "model")
             visit(child, child_prefix)
         if layer.kind == "layer":
             arrays = []
@@ -181,7 +182,7 @@ def _groups_of(layer: Layer, prefix: str, storage: VarsStorage) -> list[str]:
         out = []
         for group in layer.rule.v3_groups:
             for name in (group, *layer.rule.aliases_v3.get(group, ())):
-                path = join(prefix, name) if name else prefix
+                path = layer_path(prefix, name) if name else prefix
                 if path in storage.groups:
                     out.append(path)
                     break

@@ -12,9 +12,10 @@ from .. import layouts
 from ..config import to_snake_case
 from ..formats import LegacyStorage, VarsStorage
 from ..layouts import Context
+from ..layouts.keras import KERAS1_NAME, KERAS1_VARIABLES, layer_path
 from ..model import Layer
 from ..store import StoredArray
-from .weights import SUFFIX, assign, join, short_names
+from .weights import SUFFIX, assign, short_names
 
 
 def _class_from_snake(snake: str) -> str | None:
@@ -51,20 +52,16 @@ def _infer_recurrent(shapes: list[tuple[int, ...]]) -> tuple[str, dict]:
     return name, config
 
 
-_KERAS1 = re.compile(r"(?:^|_)([WUb])(?:_([a-z]))?$")
-_KERAS1_NAMES = {"W": "kernel", "U": "recurrent_kernel", "b": "bias"}
-
-
 def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, major: int) -> tuple[str, dict]:
     shapes = [a.shape for a in arrays]
-    keras1 = [_KERAS1.search(n) for n in shorts]
+    keras1 = [KERAS1_NAME.search(n) for n in shorts]
     if major == 1 and shorts and all(keras1):  # Keras 1: <layer>_W, <layer>_b, <layer>_W_i ...
         gates = {m.group(2) for m in keras1 if m and m.group(2)}
         if gates:
             units = shapes[1][-1]
             family = "GRU" if gates == {"z", "r", "h"} else "LSTM" if gates == {"i", "f", "c", "o"} else "Unknown"
             return family, {"units": units, "use_bias": True}
-        shorts = [_KERAS1_NAMES[m.group(1)] for m in keras1 if m]
+        shorts = [KERAS1_VARIABLES[m.group(1)] for m in keras1 if m]
     names = set(shorts)
     if recurrent or {"kernel", "recurrent_kernel"} <= names:
         if len(shapes) >= 2 and len(shapes[1]) >= 2:
@@ -171,11 +168,11 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
         for key in sorted(keys, key=_natural):
             path = f"{base}/{key}"
             name = storage.names.get(path, key)
-            layer_path = join(container.path, name)
+            child_path = layer_path(container.path, name)
             snake_class = _class_from_snake(key)
             if f"{path}/layers" in {g[: len(path) + 7] for g in storage.groups}:
                 child = Layer(
-                    path=layer_path,
+                    path=child_path,
                     name=name,
                     class_name=snake_class or "Model",
                     config={"name": name},
@@ -185,7 +182,7 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
                 build(child, f"{path}/layers")
             elif any(g.startswith(f"{path}/forward_layer") for g in storage.groups):
                 child = Layer(
-                    path=layer_path,
+                    path=child_path,
                     name=name,
                     class_name="Bidirectional",
                     config={"name": name},
@@ -197,11 +194,11 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
                     half_name = storage.names.get(half_path, half)
                     arrays = [a for g in sorted(storage.groups) if g.startswith(half_path) for a in storage.groups[g]]
                     child.children.append(
-                        _make_inferred(f"{layer_path}/{half_name}", half_name, arrays, major, recurrent=True)
+                        _make_inferred(f"{child_path}/{half_name}", half_name, arrays, major, recurrent=True)
                     )
             elif any(g.startswith(f"{path}/layer/") or g == f"{path}/layer" for g in storage.groups):
                 child = Layer(
-                    path=layer_path,
+                    path=child_path,
                     name=name,
                     class_name="TimeDistributed",
                     config={"name": name},
@@ -211,7 +208,7 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
                 inner = [g for g in storage.groups if g.startswith(f"{path}/layer")]
                 arrays = [a for g in sorted(inner, key=lambda g: (g.count("/"), g)) for a in storage.groups[g]]
                 inner_name = storage.names.get(f"{path}/layer", "layer")
-                child.children.append(_make_inferred(f"{layer_path}/{inner_name}", inner_name, arrays, major, None))
+                child.children.append(_make_inferred(f"{child_path}/{inner_name}", inner_name, arrays, major, None))
             else:
                 groups = sorted(
                     (g for g in storage.groups if g == path or g.startswith(path + "/")),
@@ -219,7 +216,7 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
                 )
                 arrays = [a for g in groups for a in storage.groups[g]]
                 recurrent = any(g.endswith("/cell") for g in groups)
-                child = _make_inferred(layer_path, name, arrays, major, snake_class, recurrent=recurrent)
+                child = _make_inferred(child_path, name, arrays, major, snake_class, recurrent=recurrent)
             container.children.append(child)
 
     build(root, prefix)

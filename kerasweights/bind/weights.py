@@ -11,10 +11,6 @@ from ..store import StoredArray
 SUFFIX = re.compile(r":\d+$")  # TF's ":0" output index on legacy weight names
 
 
-def join(prefix: str, name: str) -> str:
-    return f"{prefix}/{name}" if prefix else name
-
-
 def assign(layer: Layer, arrays: list[StoredArray], major: int, trainable: list[bool] | None = None) -> None:
     shorts = short_names(arrays)
     layer.context = Context(keras_major=major, stored_names=tuple(shorts))

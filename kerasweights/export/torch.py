@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import KerasWeightsError, LayoutError, UnsupportedLayerError
 from ..layouts import family
+from ..layouts.keras import default_recurrent_activation
 from ..layouts.recurrent import reset_after
 from ..model import Layer, Matrix, Model
 
@@ -181,7 +182,7 @@ def _cfg(layer: Layer, key: str) -> Any:
     if key == "recurrent_activation":
         value = config.get("recurrent_activation", config.get("inner_activation"))
         if value is None and "recurrent_activation" not in config and "inner_activation" not in config:
-            return "sigmoid" if layer.context.keras_major >= 3 else "hard_sigmoid"
+            return default_recurrent_activation(layer.context.keras_version, layer.context.keras_major)
         return value
     if key == "activation":
         return config.get("activation", "tanh")

@@ -38,6 +38,7 @@ class Context:
     """Facts about the file a rule may need (generation of Keras that wrote it)."""
 
     keras_major: int = 3
+    keras_version: str | None = None
     stored_names: tuple[str, ...] = ()
 
 

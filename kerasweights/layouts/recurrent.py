@@ -8,11 +8,11 @@ o (output). Keras 1 "cpu"/"mem" implementations stored one array per gate (``W_z
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from ..errors import LayoutError
 from ._base import Config, Context, Part, Rule, Shape, Var, expect_shape, flag
+from .keras import KERAS1_NAME, KERAS1_VARIABLES
 
 GATES = {
     "SimpleRNN": (),
@@ -28,14 +28,16 @@ GATE_MEANINGS = {
     "c": "cell candidate",
     "o": "output gate",
 }
+SIGMOID_GATES = {"LSTM": ("i", "f", "o"), "GRU": ("z", "r")}
+"""The gates computed with ``recurrent_activation`` (the others use ``activation``)."""
+STATES = {"SimpleRNN": ("h",), "GRU": ("h",), "LSTM": ("h", "c")}
+"""Each family's recurrent states, in the order Keras returns them."""
 MATRIX_MEANINGS = {
     "kernel": "input weights",
     "recurrent_kernel": "recurrent weights",
     "bias": "bias",
     "recurrent_bias": "recurrent bias",
 }
-_KERAS1_NAME = re.compile(r"(?:^|_)([WUb])(?:_([a-z]))?(?::\d+)?$")
-_KERAS1_VARS = {"W": "kernel", "U": "recurrent_kernel", "b": "bias"}
 
 
 def family(class_name: str) -> str:
@@ -69,7 +71,7 @@ def meaning(var: str, gate: str | None, reset_after_bias: bool = False) -> str:
 
 def _is_per_gate(context: Context, n_gates: int) -> bool:
     names = context.stored_names
-    return n_gates > 1 and len(names) == 3 * n_gates and all(_KERAS1_NAME.search(n) for n in names)
+    return n_gates > 1 and len(names) == 3 * n_gates and all(KERAS1_NAME.search(n) for n in names)
 
 
 def recurrent_variables(class_name: str) -> Callable[[Config, Context], list[Var]]:
@@ -79,7 +81,7 @@ def recurrent_variables(class_name: str) -> Callable[[Config, Context], list[Var
         if _is_per_gate(context, len(gates)):
             out = []
             for stored in context.stored_names:
-                match = _KERAS1_NAME.search(stored)
+                match = KERAS1_NAME.search(stored)
                 assert match is not None
                 out.append(Var(f"{match.group(1)}_{match.group(2)}"))
             return out
@@ -171,7 +173,7 @@ def _per_gate_parts(shapes: dict[str, Shape]) -> list[Part]:
     out = []
     for stored in shapes:
         letter, gate = stored.split("_")
-        var = _KERAS1_VARS[letter]
+        var = KERAS1_VARIABLES[letter]
         out.append(Part(f"{var}_{gate}", stored, (), meaning(var, gate), gate))
     return out
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TraceInputError, UnsupportedLayerError
+from ..layouts.keras import IDENTITY_AT_INFERENCE
 from ..model import Layer, Model
 from . import activations
 from .recurrence import RECURRENT, merge, trace
@@ -22,19 +23,6 @@ from .recurrence import RECURRENT, merge, trace
 Array = np.ndarray
 Flow = tuple[Array, "Array | None"]  # a tensor and its Keras mask (bool (batch, time)) or None
 
-IDENTITY = frozenset(
-    {
-        "InputLayer",
-        "Dropout",
-        "SpatialDropout1D",
-        "SpatialDropout2D",
-        "SpatialDropout3D",
-        "GaussianNoise",
-        "GaussianDropout",
-        "AlphaDropout",
-        "ActivityRegularization",
-    }
-)
 RUNNABLE = "Embedding, Masking, Dense, Activation, TimeDistributed(Dense), Dropout and noise layers, recurrent layers"
 
 
@@ -190,7 +178,7 @@ def run_layer(layer: Layer, flow: Flow, target: Layer) -> Flow:
         for child in _chain_to_output(layer, target):
             x, mask = run_layer(child, (x, mask), target)
         return x, mask
-    if name in IDENTITY:
+    if name in IDENTITY_AT_INFERENCE:
         return x, mask
     if name == "Masking":
         keep = np.any(x != config.get("mask_value", 0.0), axis=-1)
@@ -206,7 +194,9 @@ def run_layer(layer: Layer, flow: Flow, target: Layer) -> Flow:
         return activations.get(config.get("activation", "linear"), major, layer.path)(x), mask
     if name == "TimeDistributed":
         inner = layer.children[0] if layer.children else None
-        if inner is None or not (inner.class_name in ("Dense", "Activation") or inner.class_name in IDENTITY):
+        if inner is None or not (
+            inner.class_name in ("Dense", "Activation") or inner.class_name in IDENTITY_AT_INFERENCE
+        ):
             raise _unsupported(
                 layer, target, f"TimeDistributed({inner.class_name if inner else '?'}) cannot run in numpy here"
             )

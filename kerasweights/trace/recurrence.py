@@ -22,6 +22,8 @@ import numpy as np
 
 from ..errors import TraceInputError, UnsupportedLayerError
 from ..layouts import GATES, RECURRENT_CLASSES, family
+from ..layouts.keras import default_recurrent_activation
+from ..layouts.recurrent import STATES
 from ..model import Layer
 from . import activations
 from .activations import Activation
@@ -34,7 +36,6 @@ OUTPUTS = {
     "GRU": ("z", "r", "candidate", "h"),
     "LSTM": ("i", "f", "o", "candidate", "c", "h"),
 }
-STATES = {"SimpleRNN": ("h",), "GRU": ("h",), "LSTM": ("h", "c")}
 MERGE_MODES = ("concat", "sum", "ave", "mul")
 
 
@@ -153,7 +154,7 @@ def _cell(layer: Layer) -> _Cell:
         act, rec_act = activations.get("tanh", 3), activations.get("sigmoid", 3)
     else:
         act = activations.get(config.get("activation", "tanh"), major, layer.path)
-        default = "hard_sigmoid" if major <= 1 else "sigmoid"
+        default = default_recurrent_activation(layer.context.keras_version, major)
         rec = config.get("recurrent_activation", config.get("inner_activation", default))
         rec_act = activations.get(rec, major, layer.path, "recurrent_activation")
     matrices = {name: m.read().astype(np.float64) for name, m in layer.matrices().items()}
