@@ -32,6 +32,10 @@ class Limits:
     """Largest single weight array read into memory."""
     max_members: int = 100_000
     """Most members of one zip archive."""
+    max_nesting: int = 3
+    """Deepest archive-inside-an-archive the audit opens (a zip in a zip in a .keras is 2)."""
+    max_nested_bytes: int = 256 * MiB
+    """Largest archive inside an archive (packed, and unpacked for gzip/bz2/xz) the audit reads into memory."""
 
 
 DEFAULT_LIMITS = Limits()

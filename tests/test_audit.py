@@ -89,8 +89,9 @@ def rezipped(tmp_path: Path, change: Callable[[dict[str, Any]], None], source: s
 def test_fixture_findings_match_keras(path: Path, config: Path | None, model: str, runtime: str) -> None:
     report = audit_file(path)
     lambdas = [l["path"] for l in truth(model, runtime)["layers"] if l["class_name"] == "Lambda"]
-    expected = [] if config is not None else lambdas  # weights-only files carry no config to see a Lambda in
-    assert [f.layer for f in report.findings if f.code == "lambda-layer"] == expected
+    # weights-only files are audited with the config Keras wrote beside them (X.json)
+    assert report.config == (str(config) if config is not None else None)
+    assert [f.layer for f in report.findings if f.code == "lambda-layer"] == lambdas
     assert [f for f in report.findings if f.code != "lambda-layer"] == []
     assert report.path == str(path)
 
@@ -778,6 +779,11 @@ def test_checks_registry_is_stable() -> None:
         "lambda-layer",
         "unsafe-config",
         "pickled-weights",
+        "pickle-member",
+        "member-path",
+        "executable-member",
+        "nested-archive",
+        "unexpected-member",
         "external-link",
         "non-finite",
         "custom-layer",

@@ -193,3 +193,72 @@ def test_unreachable_scheduler(capsys: pytest.CaptureFixture[str]) -> None:
         code, lines, err = run(capsys, str(FUNCTIONAL), "--scheduler", "tcp://127.0.0.1:1")
     assert code == 3 and lines == []
     assert err.startswith("kerasweights: error: cannot reach the Dask scheduler 'tcp://127.0.0.1:1' (")
+
+
+@pytest.mark.parametrize("content", [None, "notes.txt"], ids=["empty", "no-models"])
+def test_folder_without_model_files_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None
+) -> None:
+    if content:
+        (tmp_path / content).write_text("not a model")
+    code, lines, err = run(capsys, str(tmp_path))
+    assert (code, lines, err) == (2, [], f"kerasweights: error: {tmp_path}: no model files found\n")
+    code, lines, err = run(capsys, str(tmp_path), "--allow-empty")
+    assert (code, lines[-2:], err) == (
+        0,
+        ["Audited 0 files: 0 with errors, 0 with warnings, 0 ok", "Findings: 0 errors, 0 warnings, 0 info"],
+        "",
+    )
+
+
+def test_config_json_alone_in_a_folder_walk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(FIXTURES / "tfk" / "functional.json", tmp_path / "model.json")
+    shutil.copy(FIXTURES / "k3" / "functional.truth.json", tmp_path / "functional.truth.json")  # not a config
+    (tmp_path / "package.json").write_text('{"name": "x", "class_name": "not a model"}')
+    code, lines, _ = run(capsys, str(tmp_path), "--json")
+    assert code == 1
+    [report] = map(json.loads, lines)
+    assert report == {
+        "path": str(tmp_path / "model.json"),
+        "format": "config-json",
+        "keras_version": truth("functional", "tfk")["runtime"]["tf_keras"],
+        "findings": [
+            {"code": "lambda-layer", "severity": "error", "message": LAMBDA_MESSAGE, "layer": "double", "line": 1}
+        ],
+    }
+
+
+def test_config_json_findings_carry_their_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = json.loads((FIXTURES / "k3" / "functional.json").read_text())
+    (tmp_path / "model.json").write_text(json.dumps(config, indent=2))
+    code, lines, _ = run(capsys, str(tmp_path / "model.json"), "--json")
+    [finding] = json.loads(lines[0])["findings"]
+    text = (tmp_path / "model.json").read_text().splitlines()
+    assert code == 1 and finding["line"] > 1 and '"name": "double"' in text[finding["line"] - 1]
+
+
+@pytest.mark.parametrize("sidecar", ["{}.json", "{}_config.json", "{}.config.json"], ids=["json", "_config", ".config"])
+@pytest.mark.parametrize("weights", ["{}.weights.h5", "{}_weights.h5"], ids=["dot", "underscore"])
+def test_weights_file_is_audited_with_the_config_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sidecar: str, weights: str
+) -> None:
+    shutil.copy(FIXTURES / "k3" / "functional.weights.h5", tmp_path / weights.format("model"))
+    shutil.copy(FIXTURES / "k3" / "functional.json", tmp_path / sidecar.format("model"))
+    code, lines, _ = run(capsys, str(tmp_path), "--json")
+    [report] = map(json.loads, lines)  # the config is audited with its weights, not again alone
+    assert code == 1
+    assert report["path"] == str(tmp_path / weights.format("model"))
+    assert report["config"] == str(tmp_path / sidecar.format("model"))
+    assert [(f["code"], f["layer"], f["file"]) for f in report["findings"]] == [
+        ("lambda-layer", "double", str(tmp_path / sidecar.format("model")))
+    ]
+
+
+def test_config_option_for_a_weights_only_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(FIXTURES / "k3" / "functional.weights.h5", tmp_path / "w.weights.h5")
+    code, lines, _ = run(capsys, str(tmp_path / "w.weights.h5"), "--json")
+    assert (code, json.loads(lines[0])["findings"]) == (0, [])
+    config = str(FIXTURES / "k3" / "functional.json")
+    code, lines, _ = run(capsys, str(tmp_path / "w.weights.h5"), "--config", config, "--json")
+    report = json.loads(lines[0])
+    assert (code, report["config"], [f["code"] for f in report["findings"]]) == (1, config, ["lambda-layer"])

@@ -87,7 +87,9 @@ def test_pickled_npz_weights_are_refused():
 
 
 def test_config_json_alone_points_to_config_option():
-    with pytest.raises(UnsupportedFormatError, match="pass it with --config next to a weights file"):
+    with pytest.raises(
+        UnsupportedFormatError, match="model config \\(JSON\\) without weights: give it to a weights file with --config"
+    ):
         kerasweights.open(FIXTURES / "k3/rnn_seq.json")
 
 

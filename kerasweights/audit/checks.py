@@ -27,6 +27,11 @@ CHECKS: dict[str, Check] = {
         Check("lambda-layer", "error", "a Lambda layer anywhere in the model, with or without Python bytecode"),
         Check("unsafe-config", "error", "config entries that make Keras import, call or read outside code or files"),
         Check("pickled-weights", "error", "a .keras archive whose weights are a pickled model.weights.npz"),
+        Check("pickle-member", "error", "an archive member that is a pickle, with the globals it imports"),
+        Check("member-path", "error", "an archive member whose name is absolute, climbs out (..) or is a link"),
+        Check("executable-member", "warning", "an archive member that is a program or script"),
+        Check("nested-archive", "warning", "an archive inside the archive (its members are scanned too)"),
+        Check("unexpected-member", "warning", "an archive member Keras does not write"),
         Check(
             "external-link", "error", "HDF5 external links, external storage or virtual datasets (soft links: warning)"
         ),
@@ -54,6 +59,8 @@ class FileReport:
     format: str | None = None
     keras_version: str | None = None
     findings: list[Finding] = field(default_factory=list)
+    config: str | None = None
+    """The model config JSON the file was audited with (``--config``, or the one found beside it)."""
 
     @property
     def worst(self) -> str | None:
@@ -64,12 +71,11 @@ class FileReport:
         return sum(1 for f in self.findings if f.severity == severity)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "format": self.format,
-            "keras_version": self.keras_version,
-            "findings": [f.to_dict() for f in self.findings],
-        }
+        out: dict[str, Any] = {"path": self.path, "format": self.format, "keras_version": self.keras_version}
+        if self.config is not None:
+            out["config"] = self.config
+        out["findings"] = [f.to_dict() for f in self.findings]
+        return out
 
 
 def enabled_codes(select: Iterable[str] | None = None, ignore: Iterable[str] | None = None) -> frozenset[str]:

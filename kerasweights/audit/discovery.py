@@ -6,10 +6,18 @@ import os
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
+from typing import Any
 
+from ..errors import KerasWeightsError
 from ..formats import _hdf5, remote
+from ..formats._json import load_json
+from ..limits import DEFAULT_LIMITS, Limits
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".weights.json")  # .weights.h5 ends in .h5
+WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", "_weights.h5", "_weights.hdf5", ".h5", ".hdf5")
+CONFIG_NAMES = ("{}.json", "{}_config.json", "{}.config.json")
+"""Where a config beside weights file ``X.weights.h5`` (or ``X.h5``...) is looked for: ``X.json``..."""
+_CONFIG_HEAD = 4096
 NPZ_MEMBER = "model.weights.npz"
 _SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__"})  # git-lfs copies live in .git
 _SHARD = re.compile(r"(.+)_\d{5}\.weights\.h5")
@@ -55,7 +63,10 @@ def _walk(root: str) -> Iterator[str]:
             if shard and f"{shard.group(1)}.weights.json" in names:
                 continue  # read through its index
             full = os.path.join(folder, name)
-            if name.lower().endswith(MODEL_SUFFIXES) or _looks_like_model(full):
+            if name.lower().endswith(".json") and not name.lower().endswith(".weights.json"):
+                if is_model_config(full) and not _has_weights_beside(full, names):
+                    yield full  # a config on its own; one beside weights is audited with them
+            elif name.lower().endswith(MODEL_SUFFIXES) or _looks_like_model(full):
                 yield full
 
 
@@ -74,3 +85,75 @@ def _looks_like_model(path: str) -> bool:
     except (OSError, zipfile.BadZipFile, ValueError, EOFError):
         return False
     return any(head[o : o + 8] == _hdf5.HDF5_SIGNATURE for o in (0, 512, 1024, 2048))
+
+
+# -- model configs (``model.to_json()``) -------------------------------------------------------------
+
+
+def model_config_of(document: Any) -> dict[str, Any] | None:
+    """The model config in a parsed JSON document: ``{"class_name": ..., "config": {...}}`` (or one
+    wrapped as ``{"model_config": ...}``), else ``None``."""
+    if isinstance(document, dict) and isinstance(document.get("model_config"), dict):
+        document = document["model_config"]
+    if (
+        isinstance(document, dict)
+        and isinstance(document.get("class_name"), str)
+        and isinstance(document.get("config"), (dict, list))
+    ):
+        return document
+    return None
+
+
+def is_model_config(path: str, limits: Limits = DEFAULT_LIMITS) -> bool:
+    """A JSON file holding a Keras model config (what ``model.to_json()`` writes)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_CONFIG_HEAD)
+            if head.lstrip()[:1] != b"{" or b'"class_name"' not in head or b'"weight_map"' in head:
+                return False
+            data = head + f.read(limits.max_json_bytes + 1 - len(head))
+        return model_config_of(load_json(data, "JSON file", limits)) is not None
+    except (OSError, KerasWeightsError):
+        return False
+
+
+def _stems(name: str) -> list[str]:
+    """``X`` of ``X.weights.h5``, ``X_weights.h5``, ``X.h5``...: longest suffix first, each stem once."""
+    lower = name.lower()
+    return list(dict.fromkeys(name[: -len(s)] for s in WEIGHTS_SUFFIXES if lower.endswith(s) and len(name) > len(s)))
+
+
+def sidecar_config(path: str) -> str | None:
+    """The model config beside weights file ``X.weights.h5``/``X.h5``/``X.weights.json``, if there is one:
+    ``X.json``, ``X_config.json`` or ``X.config.json`` that is a model config."""
+    if remote.is_url(path) or os.path.isdir(path):
+        return None
+    folder, name = os.path.split(path)
+    for stem in _stems(name):
+        for pattern in CONFIG_NAMES:
+            candidate = os.path.join(folder, pattern.format(stem))
+            if os.path.isfile(candidate) and is_model_config(candidate):
+                return candidate
+    return None
+
+
+def _has_weights_beside(config: str, names: set[str]) -> bool:
+    """True when ``config`` is the sidecar of a weights-only file in the same folder (audited with it)."""
+    folder, name = os.path.split(config)
+    stems = [name[: -len(s)] for s in ("_config.json", ".config.json", ".json") if name.endswith(s)]
+    for stem in stems:
+        for suffix in (".weights.h5", ".weights.json"):
+            if f"{stem}{suffix}" in names:
+                return True
+        for suffix in (".h5", ".hdf5", "_weights.h5", "_weights.hdf5"):
+            if f"{stem}{suffix}" in names and _is_weights_only_h5(os.path.join(folder, f"{stem}{suffix}")):
+                return True
+    return False
+
+
+def _is_weights_only_h5(path: str) -> bool:
+    try:
+        with _hdf5.open_h5(path) as h5:
+            return "model_config" not in h5.attrs
+    except Exception:  # noqa: BLE001 - not a readable HDF5 file: it claims no config
+        return False

@@ -10,11 +10,17 @@ from functools import partial
 from typing import Any
 
 from ..errors import KerasWeightsError
+from ..formats import remote
 from ..limits import DEFAULT_LIMITS, Limits
 from .checks import FileReport, enabled_codes
 from .discovery import iter_model_files
 from .finding import Finding
 from .scan import audit_file
+
+
+def absolute(path: str) -> str:
+    """A local path made absolute (URLs as they are), for workers that run elsewhere."""
+    return path if remote.is_url(path) else os.path.abspath(path)
 
 
 def default_jobs() -> int:
@@ -33,21 +39,26 @@ def iter_audit(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    config: str | os.PathLike[str] | None = None,
 ) -> Iterator[FileReport]:
     """Audit ``files`` (as given, no walking) and yield their reports in the same order.
 
     ``jobs``: worker processes (``None``/0: every CPU; 1: in this process). ``scheduler``: a
     Dask scheduler address or ``distributed.Client`` (needs ``kerasweights[dask]``); the
-    workers must see the same paths or URLs.
+    workers must see the same paths (local paths are sent absolute, reports keep the names
+    given) or URLs. ``config``: a model config JSON for weights-only files.
     """
     files = list(files)
     select = list(select) if select is not None else None
     ignore = list(ignore or ())
     enabled_codes(select, ignore)  # fail on unknown codes before starting any worker
-    task = partial(audit_file, select=select, ignore=ignore, limits=limits)
     if scheduler is not None:
+        # Workers run in their own directories: a relative path would name another file there.
+        config = absolute(os.fspath(config)) if config is not None else None
+        task = partial(audit_file, select=select, ignore=ignore, limits=limits, config=config)
         yield from _on_dask(files, task, scheduler)
         return
+    task = partial(audit_file, select=select, ignore=ignore, limits=limits, config=config)
     workers = min(jobs or default_jobs(), len(files))
     if workers <= 1:
         yield from map(task, files)
@@ -86,9 +97,11 @@ def _on_dask(files: list[str], task: Callable[[str], FileReport], scheduler: Any
             f"cannot reach the Dask scheduler {scheduler!r} ({type(exc).__name__}: {exc})"
         ) from None
     try:
-        futures = client.map(task, files, pure=False)
-        for future in futures:
-            yield future.result()
+        futures = client.map(task, [absolute(f) for f in files], pure=False)
+        for given, future in zip(files, futures):
+            report: FileReport = future.result()
+            report.path = given  # reports name files as they were given
+            yield report
     finally:
         if client is not scheduler:
             client.close()
@@ -102,7 +115,10 @@ def audit_paths(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    config: str | os.PathLike[str] | None = None,
 ) -> list[FileReport]:
     """Audit every model file under ``paths`` (see :func:`iter_model_files`), sorted by path."""
     files = iter_model_files(paths)
-    return list(iter_audit(files, jobs=jobs, scheduler=scheduler, select=select, ignore=ignore, limits=limits))
+    return list(
+        iter_audit(files, jobs=jobs, scheduler=scheduler, select=select, ignore=ignore, limits=limits, config=config)
+    )

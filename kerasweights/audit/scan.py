@@ -12,14 +12,19 @@ stored array once. Codes, severities and thresholds are documented in ``docs/aud
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from .. import api
 from ..errors import KerasWeightsError, LayoutError, UnsafeContentError
+from ..formats import remote
+from ..formats._json import load_json
 from ..limits import DEFAULT_LIMITS, Limits
 from ..model import Model
-from . import config_checks, numeric
+from . import config_checks, discovery, members, numeric
 from .checks import CHECKS, FileReport, enabled_codes
 from .discovery import NPZ_MEMBER
 from .finding import Finding, severity_rank
@@ -29,33 +34,48 @@ from .salvage import Facts, salvage
 def audit_file(
     path: str | os.PathLike[str],
     *,
+    config: str | os.PathLike[str] | None = None,
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> FileReport:
     """Audit one model file, directory or URL. Never raises for anything in the file.
 
-    ``select``/``ignore`` are check codes (see :data:`CHECKS`); an unknown code is a
-    ValueError. Findings come worst first, then in check order.
+    ``config`` is a model config JSON (``model.to_json()``) for a weights-only file; without
+    it, a weights-only ``X.weights.h5`` (``X.h5``, ``X.weights.json``) is audited with
+    ``X.json``, ``X_config.json`` or ``X.config.json`` beside it. A model config JSON on its
+    own gets the config checks. ``select``/``ignore`` are check codes (see :data:`CHECKS`);
+    an unknown code is a ValueError. Findings come worst first, then in check order.
     """
     codes = enabled_codes(select, ignore)
     source = os.fspath(path)
+    config_path = os.fspath(config) if config is not None else None
     report = FileReport(path=source)
+    alone = None if config_path else _config_alone(source, limits)
+    if alone is not None:
+        facts, text = alone
+        report.format, report.keras_version = facts.format, facts.keras_version
+        findings = _placed(_fact_findings(facts, codes, source, limits), text, None)
+        return _finish(report, findings, codes)
     try:
-        model = api.open(source, limits=limits)
+        model = api.open(source, config=config_path, limits=limits)
+        if config_path is None and not model.has_config and (beside := discovery.sidecar_config(source)):
+            model.close()
+            config_path = beside
+            model = api.open(source, config=config_path, limits=limits)
     except Exception as exc:  # noqa: BLE001 - any failure to read is a finding
         problem = (
             exc.problem if isinstance(exc, KerasWeightsError) else " ".join(f"{type(exc).__name__}: {exc}".split())
         )
-        facts = salvage(source, limits)
-        findings = _fact_findings(facts, codes) if facts else []
+        salvaged = salvage(source, limits)
+        findings = _fact_findings(salvaged, codes, source, limits) if salvaged else []
         explained = isinstance(exc, UnsafeContentError) and any(
             f.code in ("pickled-weights", "external-link") for f in findings
         )
         if not explained:
             findings.insert(0, Finding("unreadable", "error", problem))
-        if facts:
-            report.format, report.keras_version = facts.format, facts.keras_version
+        if salvaged:
+            report.format, report.keras_version = salvaged.format, salvaged.keras_version
     else:
         with model:
             facts = Facts(
@@ -68,11 +88,62 @@ def audit_file(
                 model.optimizer_bytes,
             )
             report.format, report.keras_version = model.format, model.keras_version
-            findings = _fact_findings(facts, codes, model) + _model_findings(model, facts, codes)
+            report.config = config_path
+            findings = _fact_findings(facts, codes, source, limits, model) + _model_findings(model, facts, codes)
+            if config_path is not None:
+                findings = _placed(findings, _text_of(config_path), config_path, _CONFIG_CODES)
+    return _finish(report, findings, codes)
+
+
+_CONFIG_CODES = frozenset({"lambda-layer", "unsafe-config", "custom-layer"})
+
+
+def _finish(report: FileReport, findings: list[Finding], codes: frozenset[str]) -> FileReport:
     order = list(CHECKS)
     kept = [f for f in findings if f.code in codes]
     report.findings = sorted(kept, key=lambda f: (-severity_rank(f.severity), order.index(f.code)))
     return report
+
+
+def _config_alone(source: str, limits: Limits) -> tuple[Facts, str] | None:
+    """A model config JSON file on its own (``model.to_json()``): its facts and text, else ``None``."""
+    if remote.is_url(source) or not source.lower().endswith(".json") or not discovery.is_model_config(source):
+        return None
+    text = _text_of(source)
+    try:
+        document = load_json(text.encode(), "model config", limits)
+    except KerasWeightsError:
+        return None
+    document = discovery.model_config_of(document)
+    if document is None:
+        return None
+    version = document.get("keras_version")
+    return Facts("config-json", str(version) if version is not None else None, document), text
+
+
+def _text_of(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(DEFAULT_LIMITS.max_json_bytes + 1).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _placed(findings: list[Finding], text: str, file: str | None, codes: frozenset[str] | None = None) -> list[Finding]:
+    """Config findings given the line of their layer in the JSON ``text`` (line 1 for the whole config)."""
+    out = []
+    for f in findings:
+        if codes is not None and f.code not in codes:
+            out.append(f)
+            continue
+        line = 1
+        if f.layer:
+            name = json.dumps(f.layer.rsplit("/", 1)[-1])
+            match = re.search(r'"name"\s*:\s*' + re.escape(name), text)
+            if match:
+                line = text.count("\n", 0, match.start()) + 1
+        out.append(replace(f, file=file, line=line))
+    return out
 
 
 def _guarded(code: str, run: Callable[[], list[Finding]]) -> list[Finding]:
@@ -84,9 +155,13 @@ def _guarded(code: str, run: Callable[[], list[Finding]]) -> list[Finding]:
         return [Finding("unreadable", "error", f"the {code} check could not finish ({reason})")]
 
 
-def _fact_findings(facts: Facts, codes: frozenset[str], model: Model | None = None) -> list[Finding]:
+def _fact_findings(
+    facts: Facts, codes: frozenset[str], source: str, limits: Limits, model: Model | None = None
+) -> list[Finding]:
     """Checks on the file's structure and config: no weight values are read."""
     out: list[Finding] = []
+    if codes & members.MEMBER_CODES:
+        out += _guarded("archive members", lambda: members.member_findings(source, facts.format, limits))
     if NPZ_MEMBER in facts.members:
         out.append(
             Finding(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import textwrap
 
 from .. import __version__
 from ..audit import CHECKS, SEVERITIES, FileReport, iter_audit, iter_model_files, sarif_report, severity_rank
 from ._progress import Progress
+
+EXIT_USAGE = 2
 
 WIDTH = 80
 _PLURAL = {"error": "errors", "warning": "warnings", "info": "info"}
@@ -77,6 +80,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="skip these checks (comma-separated codes)",
     )
     parser.add_argument(
+        "--config",
+        metavar="JSON",
+        help="model config from model.to_json() for weights-only files (default: X.json, X_config.json or "
+        "X.config.json beside X.weights.h5)",
+    )
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 when a folder holds no model file (default: that is an error, exit 2)",
+    )
+    parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="run on a Dask cluster (needs kerasweights[dask]); workers must see the same paths",
@@ -130,8 +144,16 @@ class _Tally:
 
 
 def run(args: argparse.Namespace) -> int:
+    found = {path: iter_model_files([path]) for path in args.paths}
+    empty = [path for path, files in found.items() if not files]
+    if empty and not args.allow_empty:
+        for path in empty:  # a CI gate pointed at the wrong folder must not pass silently
+            print(f"kerasweights: error: {path}: no model files found", file=sys.stderr)
+        return EXIT_USAGE
     files = iter_model_files(args.paths)
-    reports = iter_audit(files, jobs=args.jobs, scheduler=args.scheduler, select=args.select, ignore=args.ignore)
+    reports = iter_audit(
+        files, jobs=args.jobs, scheduler=args.scheduler, select=args.select, ignore=args.ignore, config=args.config
+    )
     progress = Progress(len(files), "audit")
     tally = _Tally()
     collected: list[FileReport] = []

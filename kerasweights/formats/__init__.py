@@ -172,7 +172,8 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
             keras_v3.read_sharded(path, document, raw, limits)
         elif isinstance(document, dict) and "class_name" in document:
             raise UnsupportedFormatError(
-                "this is a model config (JSON) without weights; pass it with --config next to a weights file"
+                "this is a model config (JSON) without weights: give it to a weights file with --config "
+                "(config= in kerasweights.open); kerasweights audit checks it on its own"
             )
         else:
             raise UnsupportedFormatError("JSON file is neither a sharded-weights index nor a Keras model")
