@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import LayoutError
+from .layouts import computes_as
 from .model import Layer, Matrix, Model, Weight
 from .stats import chunks
 
@@ -150,7 +151,12 @@ def compare(a: Model, b: Model, atol: float = 0.0) -> Comparison:
         la, lb = layers_a[path], layers_b[path]
         config, one_sided = config_changes(la, lb)
         ignored |= one_sided
-        if la.class_name != lb.class_name or config:
+        # CuDNNLSTM and LSTM (CuDNNGRU and GRU(reset_after=True)) compute alike: compare their
+        # named matrices, which are in the layout Keras computes with, not their stored arrays.
+        alike = la.class_name != lb.class_name and computes_as(la.class_name, la.config) == computes_as(
+            lb.class_name, lb.config
+        )
+        if (la.class_name != lb.class_name and not alike) or config:
             changed.append(LayerChange(path, la.class_name, lb.class_name, config))
         pairs, removed, added = pair_by_name({w.name: w for w in la.weights}, {w.name: w for w in lb.weights})
         weights_removed += [f"{path}/{n}" for n in removed]
@@ -159,7 +165,7 @@ def compare(a: Model, b: Model, atol: float = 0.0) -> Comparison:
         shapes += [
             ShapeChange(wa.key, wa.shape, wb.shape, wa.dtype, wb.dtype)
             for wa, wb in pairs
-            if wa.shape != wb.shape or wa.dtype != wb.dtype
+            if (wa.shape != wb.shape and not alike) or wa.dtype != wb.dtype
         ]
         values += _layer_values(la, lb, atol)
     return Comparison(

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import LayoutError, NotFoundError, printable
 from .formats import RawModel
-from .layouts import Context, Index, Part, Rule
+from .layouts import CONVERSIONS, Context, Index, Part, Rule
 from .store import StoredArray
 
 
@@ -57,6 +57,8 @@ class Matrix:
     index: Index
     meaning: str = ""
     gate: str | None = None
+    plus: Index | None = None  # a second cut added to the first (CuDNNLSTM's two biases)
+    convert: str = ""  # a layouts.CONVERSIONS entry (cuDNN's memory layout)
 
     @property
     def key(self) -> str:
@@ -64,7 +66,7 @@ class Matrix:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return _index_shape(self.weight.shape, self.index)
+        return _index_shape(self.weight.shape, self.index)  # conversions keep the shape
 
     @property
     def dtype(self) -> str:
@@ -72,15 +74,44 @@ class Matrix:
 
     @property
     def source(self) -> str:
-        """Where the matrix lives, e.g. ``kernel[:, 5:10]`` or ``bias[1, 0:5]``."""
-        if not self.index:
-            return self.weight.name
-        return f"{self.weight.name}[{', '.join(_fmt_index(i) for i in self.index)}]"
+        """How the matrix comes from the stored weight, e.g. ``kernel[:, 5:10]``, ``bias[1, 0:5]``,
+        ``bias[0:3] + bias[12:15]`` or ``kernel[:, 0:5].T.reshape((4, 5), order='F')``."""
+        text = _fmt_cut(self.weight.name, self.index)
+        if self.plus is not None:
+            text += " + " + _fmt_cut(self.weight.name, self.plus)
+        if self.convert:
+            text += CONVERSIONS[self.convert][1].format(shape=self.shape)
+        return text
+
+    @property
+    def is_view(self) -> bool:
+        """True when the values are a plain cut of the stored weight (no sum, no conversion)."""
+        return self.plus is None and not self.convert
 
     def read(self) -> np.ndarray:
         """The values, read-only: a view into the stored array once that is loaded
         (``weight.read()``), otherwise only this part is read from the file."""
-        return self.weight.array.read_part(self.index)
+        array = self.weight.array
+        return self._finish(array.read_part(self.index), lambda index: array.read_part(index))
+
+    def cut(self, whole: np.ndarray) -> np.ndarray:
+        """The values from the whole stored weight already in memory."""
+        return self._finish(whole[(*self.index, Ellipsis)], lambda index: whole[(*index, Ellipsis)])
+
+    def _finish(self, values: np.ndarray, part: Any) -> np.ndarray:
+        if self.is_view:
+            return values
+        if self.plus is not None:
+            values = values + part(self.plus)
+        if self.convert:
+            values = CONVERSIONS[self.convert][0](values)
+        values = np.array(values)
+        values.flags.writeable = False
+        return values
+
+
+def _fmt_cut(name: str, index: Index) -> str:
+    return f"{name}[{', '.join(_fmt_index(i) for i in index)}]" if index else name
 
 
 def _fmt_index(i: int | slice) -> str:
@@ -174,7 +205,14 @@ class Layer:
             var_meanings = {v.name: v.meaning for v in self.rule.variables(self.config, self.context)}
             return {
                 p.name: Matrix(
-                    p.name, self.path, by_name[p.var], p.index, p.meaning or var_meanings.get(p.var, ""), p.gate
+                    p.name,
+                    self.path,
+                    by_name[p.var],
+                    p.index,
+                    p.meaning or var_meanings.get(p.var, ""),
+                    p.gate,
+                    p.plus,
+                    p.convert,
                 )
                 for p in parts
             }

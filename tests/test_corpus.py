@@ -57,13 +57,14 @@ def test_corpus_gate_names(file, layer, names):
 
 
 @needs_corpus
-def test_cudnn_biases_split_into_input_and_recurrent():
+def test_cudnn_lstm_biases_are_summed_as_keras_does():
     with kerasweights.open(CORPUS / "textgenrnn/textgenrnn_weights.hdf5") as model:
         rnn = model.layer("rnn_1")
         assert rnn.class_name == "CuDNNLSTM" and rnn.inferred
         bias = rnn.weight("bias").read()
-        np.testing.assert_array_equal(rnn.matrix("bias_f").read(), bias[128:256])
-        np.testing.assert_array_equal(rnn.matrix("recurrent_bias_i").read(), bias[512:640])
+        np.testing.assert_array_equal(rnn.matrix("bias_f").read(), bias[128:256] + bias[640:768])
+        assert rnn.matrix("bias_f").source == "bias[128:256] + bias[640:768]"
+        assert "recurrent_bias_i" not in rnn.matrices()
 
 
 @needs_corpus

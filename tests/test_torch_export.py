@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import h5py
 import numpy as np
 import pytest
 import torch_reference
@@ -289,47 +288,3 @@ def test_layer_to_torch_and_module_helpers():
     module.tensors["enc_gru.weight_ih_l0"][:] = 0  # tensors are the caller's own copies
     assert again.tensors["enc_gru.weight_ih_l0"].any()
     assert all(t.flags.c_contiguous for t in again.tensors.values())
-
-
-def _cudnn_file(tmp_path):
-    """A Keras 2 CuDNNGRU/CuDNNLSTM .h5 holding the rnn_seq GRU/LSTM weights (GPU-only layers,
-    same equations as GRU(reset_after=True) / LSTM with two biases), checked against Keras's outputs."""
-    w = truth_arrays("rnn_seq")
-    lstm_bias = w["_weights/lstm_last/2"]
-    weights = {
-        "enc_gru": [w["_weights/enc_gru/0"], w["_weights/enc_gru/1"], w["_weights/enc_gru/2"].reshape(-1)],
-        # split LSTM's single bias between CuDNN's input and recurrent biases: only their sum counts
-        "lstm_last": [
-            w["_weights/lstm_last/0"],
-            w["_weights/lstm_last/1"],
-            np.concatenate([lstm_bias * 0.25, lstm_bias * 0.75]),
-        ],
-    }
-    layers = [
-        {"class_name": "CuDNNGRU", "config": {"name": "enc_gru", "units": 5, "return_sequences": True}},
-        {"class_name": "CuDNNLSTM", "config": {"name": "lstm_last", "units": 3, "return_sequences": True}},
-    ]
-    path = tmp_path / "cudnn.h5"
-    with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = "2.2.4"
-        f.attrs["backend"] = "tensorflow"
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": layers}})
-        group = f.create_group("model_weights")
-        group.attrs["layer_names"] = [n.encode() for n in weights]
-        for name, values in weights.items():
-            names = [f"{name}/{v}:0" for v in ("kernel", "recurrent_kernel", "bias")]
-            group.create_group(name).attrs["weight_names"] = [n.encode() for n in names]
-            for key, value in zip(names, values):
-                group[name].create_dataset(key, data=value)
-    return path
-
-
-def test_cudnn_layers_export_both_biases(tmp_path):
-    arrays = truth_arrays("rnn_seq")
-    with kerasweights.open(_cudnn_file(tmp_path)) as kw:
-        gru, lstm = to_torch(kw)
-    assert (gru.module, lstm.module, gru.warnings, lstm.warnings) == ("GRU", "LSTM", [], [])
-    np.testing.assert_allclose(lstm.tensors["lstm_last.bias_hh_l0"], arrays["_weights/lstm_last/2"] * 0.75, rtol=1e-6)
-    for module in (gru, lstm):
-        out, _, _ = torch_run(module, arrays[f"{module.layer_path}/input"])
-        np.testing.assert_allclose(out, arrays[f"{module.layer_path}/sequences"], atol=1e-5, rtol=0)

@@ -120,7 +120,7 @@ def _layer(layer: Layer, codes: Collection[str], skip_keys: Collection[str]) -> 
             continue  # integer counters and quantized kernels have no NaN or magnitude to judge
         summary = _Summary.of(whole)
         for matrix in group:
-            values = whole[matrix.index] if matrix.index else whole
+            values = matrix.cut(whole)
             found, ok = _matrix(layer, matrix, values, codes, summary)
             out += found
             if ok:

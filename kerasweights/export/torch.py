@@ -158,13 +158,13 @@ def _leaf_reasons(layer: Layer, backward_ok: bool) -> list[str]:
             "reset_after=False (torch.nn.GRU computes only the reset_after=True form, "
             "which applies the reset gate after the recurrent matmul)"
         )
-    if cudnn or layer.inferred:
-        return reasons  # CuDNN layers are always tanh/sigmoid; inferred ones are assumed so
-    activation = _activation(_cfg(layer, "activation"))
+    if layer.inferred:
+        return reasons  # inferred layers are assumed to use Keras's defaults
+    activation = "tanh" if cudnn else _activation(_cfg(layer, "activation"))  # CuDNN: always tanh/sigmoid
     allowed = ("tanh", "relu") if fam == "SimpleRNN" else ("tanh",)
     if activation not in allowed:
         reasons.append(f"activation={activation!r} (torch.nn.{MODULES[fam]} supports only {' or '.join(allowed)})")
-    if fam != "SimpleRNN":
+    if fam != "SimpleRNN" and not cudnn:
         recurrent = _activation(_cfg(layer, "recurrent_activation"))
         if recurrent != "sigmoid":
             reasons.append(f"recurrent_activation={recurrent!r} (torch.nn.{MODULES[fam]} gates use sigmoid)")

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from ._base import Config, Context, Index, Part, Rule, Shape, Var
+from ._base import CONVERSIONS, Config, Context, Index, Part, Rule, Shape, Var
 from .attention import RULES as _ATTENTION
 from .core import RULES as _CORE
 from .keras import WEIGHTLESS_CLASSES
-from .recurrent import GATE_MEANINGS, GATES, RECURRENT_CLASSES, family
+from .recurrent import COMPUTES_AS, GATE_MEANINGS, GATES, RECURRENT_CLASSES, computes_as, family
 from .recurrent import RULES as _RECURRENT
 
 __all__ = [
-    "Config",
-    "Context",
+    "COMPUTES_AS",
+    "CONVERSIONS",
     "GATES",
     "GATE_MEANINGS",
-    "Index",
     "RECURRENT_CLASSES",
+    "WEIGHTLESS_CLASSES",
+    "Config",
+    "Context",
+    "Index",
     "Part",
     "Rule",
     "Shape",
     "Var",
-    "WEIGHTLESS_CLASSES",
+    "computes_as",
     "family",
-    "rule_for",
-    "register",
     "known_classes",
+    "register",
+    "rule_for",
 ]
 
 _REGISTRY: dict[str, Rule] = {}

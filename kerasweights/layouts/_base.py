@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..errors import LayoutError
 
 Shape = tuple[int, ...]
@@ -24,13 +26,37 @@ class Var:
 
 @dataclass(frozen=True)
 class Part:
-    """A named matrix: ``var[index]`` (``index`` cuts leading axes, then ``axis``)."""
+    """A named matrix: ``var[index]`` (``index`` cuts leading axes, then ``axis``).
+
+    ``plus`` adds a second cut of the same variable (CuDNNLSTM's input and recurrent
+    biases, which Keras sums); ``convert`` names a :data:`CONVERSIONS` entry applied
+    last, for variables stored in another library's memory layout (cuDNN).
+    """
 
     name: str
     var: str
     index: Index = ()
     meaning: str = ""
     gate: str | None = None
+    plus: Index | None = None
+    convert: str = ""
+
+
+def _cudnn_input(block: np.ndarray) -> np.ndarray:
+    # cuDNN reads each gate's (in, units) block, flattened row-major, as a (units, in)
+    # matrix: tf_keras hdf5_format._convert_rnn_weights, transpose_input(from_cudnn=True).
+    return np.asarray(block.T.reshape(block.shape, order="F"))
+
+
+def _transpose(block: np.ndarray) -> np.ndarray:
+    return np.asarray(block.T)
+
+
+CONVERSIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
+    "cudnn_input": (_cudnn_input, ".T.reshape({shape}, order='F')"),
+    "cudnn_recurrent": (_transpose, ".T"),
+}
+"""Named conversions from a stored layout to the one Keras computes with, and how ``source`` shows them."""
 
 
 @dataclass(frozen=True)

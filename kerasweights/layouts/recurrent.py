@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import LayoutError
-from ._base import Config, Context, Part, Rule, Shape, Var, expect_shape, flag
+from ._base import Config, Context, Index, Part, Rule, Shape, Var, expect_shape, flag
 from .keras import KERAS1_NAME, KERAS1_VARIABLES
 
 GATES = {
@@ -38,6 +38,16 @@ MATRIX_MEANINGS = {
     "bias": "bias",
     "recurrent_bias": "recurrent bias",
 }
+CUDNN_CONVERSION = {"kernel": "cudnn_input", "recurrent_kernel": "cudnn_recurrent"}
+"""How CuDNNGRU/CuDNNLSTM (Keras 2, tf.keras 1.x) store each gate's block, and the conversion
+tf_keras's loader applies (``hdf5_format._convert_rnn_weights``): cuDNN reads the block
+flattened row-major as ``(units, in)``, so Keras's ``(in, units)`` matrix is
+``block.T.reshape(block.shape, order="F")``; a recurrent block is transposed. Their biases:
+CuDNNLSTM ``(8u,)`` = input then recurrent biases, summed into LSTM's one bias; CuDNNGRU
+``(6u,)`` = ``GRU(reset_after=True)``'s two bias rows, flattened."""
+COMPUTES_AS = {"CuDNNGRU": "GRU", "CuDNNLSTM": "LSTM"}
+"""Layers Keras runs as another class: CuDNNGRU as GRU(reset_after=True), CuDNNLSTM as LSTM."""
+
 
 
 def family(class_name: str) -> str:
@@ -47,6 +57,15 @@ def family(class_name: str) -> str:
     if "LSTM" in class_name:
         return "LSTM"
     return "SimpleRNN"
+
+
+def computes_as(class_name: str, config: Config) -> str:
+    """The computation Keras runs a layer class as: ``GRU(reset_after=True)`` for CuDNNGRU and
+    for GRU with ``reset_after``, ``LSTM`` for CuDNNLSTM; other classes are themselves."""
+    base = COMPUTES_AS.get(class_name, class_name)
+    if base == "GRU":
+        return f"GRU(reset_after={class_name == 'CuDNNGRU' or reset_after(config)})"
+    return base
 
 
 def units_of(config: Config) -> int | None:
@@ -119,7 +138,9 @@ def recurrent_parts(class_name: str) -> Callable[[Config, dict[str, Shape], Cont
         rows = len(kernel) - 1  # axes before the split axis
         out: list[Part] = []
         for var in ("kernel", "recurrent_kernel"):
-            out += _split(var, var, rows, gates, units, ())
+            # cuDNN layers store each gate's block in cuDNN's memory layout (CUDNN_CONVERSION).
+            convert = CUDNN_CONVERSION[var] if cudnn else ""
+            out += _split(var, var, rows, gates, units, (), convert=convert)
         if "bias" not in shapes:
             return out
         bias = shapes["bias"]
@@ -128,8 +149,11 @@ def recurrent_parts(class_name: str) -> Callable[[Config, dict[str, Shape], Cont
             expect_shape(
                 layer, "bias", bias, [2 * n * units], f"{class_name} with units={units} (input and recurrent biases)"
             )
-            out += _split("bias", "bias", 0, gates, units, (), offset=0)
-            out += _split("recurrent_bias", "bias", 0, gates, units, (), offset=n * units)
+            if fam == "LSTM":  # an LSTM has one bias: Keras sums cuDNN's two
+                out += _split("bias", "bias", 0, gates, units, (), plus=n * units)
+            else:  # CuDNNGRU is GRU(reset_after=True): input and recurrent biases stay apart
+                out += _split("bias", "bias", 0, gates, units, (), reset_after_bias=True)
+                out += _split("recurrent_bias", "bias", 0, gates, units, (), offset=n * units)
         elif two_rows:
             expect_shape(layer, "bias", bias, [2, n * units], f"reset_after=True with units={units}")
             out += _split("bias", "bias", 0, gates, units, (0,), reset_after_bias=True)
@@ -152,21 +176,26 @@ def _split(
     lead: tuple[int, ...],
     offset: int = 0,
     reset_after_bias: bool = False,
+    plus: int | None = None,
+    convert: str = "",
 ) -> list[Part]:
-    full = (*lead, *([slice(None)] * rows))
+    """One part per gate, ``units`` wide along the last axis from ``offset``; ``plus``
+    (an offset) adds a second block of the same variable."""
+    full: Index = (*lead, *([slice(None)] * rows))
     if not gates:
-        index = (*full, slice(offset, offset + units)) if offset or lead else ()
-        return [Part(name, var, index, meaning(name, None))]
-    return [
-        Part(
-            f"{name}_{gate}",
-            var,
-            (*full, slice(offset + k * units, offset + (k + 1) * units)),
-            meaning(name, gate, reset_after_bias),
-            gate,
-        )
-        for k, gate in enumerate(gates)
-    ]
+        index: Index = (*full, slice(offset, offset + units)) if offset or lead else ()
+        return [Part(name, var, index, meaning(name, None), convert=convert)]
+    out = []
+    for k, gate in enumerate(gates):
+        second = None if plus is None else (*full, slice(plus + k * units, plus + (k + 1) * units))
+        what = meaning(name, gate, reset_after_bias)
+        if second is not None:
+            what += " (cuDNN's input and recurrent biases, summed)"
+        elif convert:
+            what += " (converted from cuDNN's layout)"
+        index = (*full, slice(offset + k * units, offset + (k + 1) * units))
+        out.append(Part(f"{name}_{gate}", var, index, what, gate, second, convert))
+    return out
 
 
 def _per_gate_parts(shapes: dict[str, Shape]) -> list[Part]:
