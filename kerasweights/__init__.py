@@ -15,10 +15,15 @@ from .errors import (
     KerasWeightsError,
     LayoutError,
     LimitExceededError,
+    MissingExtraError,
+    MissingFileError,
     NotFoundError,
+    OutputError,
+    TraceInputError,
     UnsafeContentError,
     UnsupportedFormatError,
     UnsupportedLayerError,
+    UsageError,
 )
 from .limits import Limits
 from .model import Layer, Matrix, Model, Weight
@@ -36,7 +41,6 @@ _LAZY = {
     "to_torch": "export.torch",
     "layer_to_torch": "export.torch",
     "TorchModule": "export.torch",
-    "TraceInputError": "errors",
 }
 
 
@@ -58,16 +62,20 @@ __all__ = [
     "KerasWeightsError",
     "Layer",
     "LayoutError",
-    "Limits",
     "LimitExceededError",
+    "Limits",
     "Matrix",
+    "MissingExtraError",
+    "MissingFileError",
     "Model",
     "NotFoundError",
+    "OutputError",
     "TorchModule",
     "TraceInputError",
     "UnsafeContentError",
     "UnsupportedFormatError",
     "UnsupportedLayerError",
+    "UsageError",
     "Weight",
     "__version__",
     "audit_file",

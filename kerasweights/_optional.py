@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from .errors import KerasWeightsError
+from .errors import MissingExtraError
 
-
-class MissingExtraError(KerasWeightsError):
-    """An optional dependency is not installed."""
+__all__ = ["MissingExtraError", "pyplot", "require"]
 
 
 def require(module: str, extra: str) -> ModuleType:

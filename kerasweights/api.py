@@ -41,7 +41,3 @@ def open(  # noqa: A001 - mirrors builtins.open / h5py.File on purpose
     except KerasWeightsError as exc:
         raw.close()
         raise exc.with_path(raw.path) from None
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
-        # A config of the wrong shape must not escape as a bare Python error.
-        raw.close()
-        raise KerasWeightsError(f"cannot interpret the model config ({type(exc).__name__}: {exc})", raw.path) from None

@@ -1,7 +1,15 @@
-"""The one error hierarchy of kerasweights.
+"""The one error hierarchy of kerasweights, grouped by what the caller can do.
 
-Every failure to read a model file surfaces as a :class:`KerasWeightsError`
-whose message is one line naming the file and the problem.
+Every failure surfaces as a :class:`KerasWeightsError` whose message is one line naming the
+file and the problem. Two branches tell a caller what to do next:
+
+- the file cannot be used (:class:`UnsupportedFormatError`, :class:`CorruptFileError`,
+  :class:`ConfigError`, :class:`UnsafeContentError`, :class:`LimitExceededError`,
+  :class:`LayoutError`, :class:`MissingFileError`), or this installation lacks an optional
+  extra (:class:`MissingExtraError`): the command line exits 3;
+- the request does not fit the file (:class:`UsageError`: an unknown name, a layer the
+  operation cannot handle, an input of the wrong shape, an output that cannot be written):
+  the command line exits 2.
 """
 
 from __future__ import annotations
@@ -56,16 +64,35 @@ class LayoutError(KerasWeightsError, ValueError):
     """Stored weights do not fit the layer's config (wrong count or shape)."""
 
 
-class NotFoundError(KerasWeightsError, KeyError):
+class MissingFileError(KerasWeightsError, FileNotFoundError):
+    """The file or folder does not exist (a :class:`FileNotFoundError` too, for Python callers)."""
+
+    def __str__(self) -> str:  # OSError would format its arguments
+        return Exception.__str__(self)
+
+
+class MissingExtraError(KerasWeightsError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+
+class UsageError(KerasWeightsError):
+    """What was asked does not fit the file: a name, an operation, an input or an output."""
+
+
+class OutputError(UsageError):
+    """An output file that cannot be written."""
+
+
+class NotFoundError(UsageError, KeyError):
     """A layer or matrix name that the model does not have."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return Exception.__str__(self)
 
 
-class UnsupportedLayerError(KerasWeightsError, ValueError):
+class UnsupportedLayerError(UsageError, ValueError):
     """An operation (trace, torch export) that a layer's config cannot express."""
 
 
-class TraceInputError(KerasWeightsError, ValueError):
+class TraceInputError(UsageError, ValueError):
     """An input, initial state or mask array that does not fit the traced layer."""

@@ -954,3 +954,17 @@ def test_corpus_audits_without_crashing() -> None:
             if f.code == "custom-layer" and f.message.startswith(("layer ", "model "))
         }
         assert classes == _CUSTOM_IN_CORPUS.get(name, set()), name
+
+
+def test_a_model_behind_a_4096_byte_user_block_is_found_in_a_folder_walk(tmp_path: Path) -> None:
+    import h5py
+
+    path = tmp_path / "renamed.bin"  # no model suffix: found by content, as kerasweights.open finds it
+    with h5py.File(FIXTURES / "k3" / "rnn_seq.h5", "r") as source, h5py.File(path, "w", userblock_size=4096) as out:
+        out.attrs.update(source.attrs)
+        for name in source:
+            source.copy(source[name], out, name)
+    with open(path, "rb") as f:
+        assert f.read(8) != b"\x89HDF\r\n\x1a\n"  # the signature is at 4096, not at 0
+    assert iter_model_files([tmp_path]) == [str(path)]
+    assert [f.code for f in audit_paths([tmp_path])[0].findings] == []

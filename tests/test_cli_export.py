@@ -136,7 +136,7 @@ def test_missing_safetensors_exits_3_with_the_install_hint(tmp_path, monkeypatch
 def test_unwritable_output(tmp_path, capsys):
     out = tmp_path / "no" / "x.npz"
     assert main(["export", RNN, "-o", str(out)]) == 2
-    assert capsys.readouterr().err == f"kerasweights: error: cannot write {out}: No such file or directory\n"
+    assert capsys.readouterr().err == f"kerasweights: error: {out}: cannot write: No such file or directory\n"
 
 
 def test_a_layer_that_does_not_fit_its_rule_is_warned_and_exported_unsplit(tmp_path, capsys):

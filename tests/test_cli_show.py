@@ -125,7 +125,7 @@ def test_unknown_names_exit_2_listing_valid_ones(capsys, key, message):
 def test_unwritable_output(capsys, tmp_path):
     out = tmp_path / "missing" / "k.npy"
     assert main(["show", RNN, "head/kernel", "-o", str(out)]) == 2
-    assert capsys.readouterr().err == f"kerasweights: error: cannot write {out}: No such file or directory\n"
+    assert capsys.readouterr().err == f"kerasweights: error: {out}: cannot write: No such file or directory\n"
 
 
 def test_reads_stdin(monkeypatch, capsys):

@@ -9,8 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import KerasWeightsError
-from ..formats import _hdf5, remote
-from ..formats._json import load_json
+from ..formats import hdf5_superblock, load_json, open_h5, remote
 from ..limits import DEFAULT_LIMITS, Limits
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".weights.json")  # .weights.h5 ends in .h5
@@ -71,20 +70,19 @@ def _walk(root: str) -> Iterator[str]:
 
 
 def _looks_like_model(path: str) -> bool:
-    """HDF5 (signature at 0 or after a 512/1024/2048-byte user block), or a zip holding config.json.
+    """HDF5 (found as :func:`kerasweights.open` finds it, after any user block), or a zip holding config.json.
 
     Every Keras archive has ``config.json``; other zips (``.npz`` arrays, documents, wheels)
     are not model files and would only add ``unreadable`` noise.
     """
     try:
         with open(path, "rb") as f:
-            head = f.read(2056)
-            if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+            if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
                 with zipfile.ZipFile(f) as archive:
                     return "config.json" in archive.namelist()
+            return hdf5_superblock(f) is not None
     except (OSError, zipfile.BadZipFile, ValueError, EOFError):
         return False
-    return any(head[o : o + 8] == _hdf5.HDF5_SIGNATURE for o in (0, 512, 1024, 2048))
 
 
 # -- model configs (``model.to_json()``) -------------------------------------------------------------
@@ -153,7 +151,7 @@ def _has_weights_beside(config: str, names: set[str]) -> bool:
 
 def _is_weights_only_h5(path: str) -> bool:
     try:
-        with _hdf5.open_h5(path) as h5:
+        with open_h5(path) as h5:
             return "model_config" not in h5.attrs
     except Exception:  # noqa: BLE001 - not a readable HDF5 file: it claims no config
         return False

@@ -9,9 +9,7 @@ from typing import Any
 
 import h5py
 
-from ..formats import _hdf5, legacy_h5, remote, sniff
-from ..formats._json import load_json
-from ..formats._zip import ZipArchive
+from ..formats import ZipArchive, attr_str, h5_get, legacy_h5, links_outside, load_json, open_h5, remote, sniff
 from ..limits import Limits
 
 
@@ -77,15 +75,15 @@ def _salvage_dir(path: Path, limits: Limits) -> Facts:
 
 
 def _salvage_h5(handle: Any, limits: Limits) -> Facts:
-    with _hdf5.open_h5(handle) as h5:
-        facts = Facts(external_links=_hdf5.links_outside(h5))
-        config = _hdf5.attr_str(h5, "model_config")
+    with open_h5(handle) as h5:
+        facts = Facts(external_links=links_outside(h5))
+        config = attr_str(h5, "model_config")
         if config is not None:
             facts.config = load_json(config, "model_config attribute", limits)
         facts.format = "h5-full" if config is not None else "h5-weights" if legacy_h5.is_legacy(h5) else "weights-h5"
-        weights = _hdf5.get(h5, "model_weights")
-        facts.keras_version = _hdf5.attr_str(h5, "keras_version") or (
-            _hdf5.attr_str(weights, "keras_version") if isinstance(weights, h5py.Group) else None
+        weights = h5_get(h5, "model_weights")
+        facts.keras_version = attr_str(h5, "keras_version") or (
+            attr_str(weights, "keras_version") if isinstance(weights, h5py.Group) else None
         )
         return facts
 

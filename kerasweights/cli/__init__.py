@@ -1,7 +1,9 @@
 """The ``kerasweights`` command: a thin argparse layer over the public API.
 
 Exit codes: 0 success; 1 findings or differences; 2 usage error (including an
-unknown layer or matrix name); 3 the input cannot be read as a Keras model file.
+unknown layer or matrix name, a layer the operation cannot handle, an input that does not
+fit, an output that cannot be written); 3 the input cannot be read as a Keras model file,
+or an optional extra is missing. :data:`EXIT_CODES` is the one map from error to code.
 """
 
 from __future__ import annotations
@@ -11,13 +13,24 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import KerasWeightsError, NotFoundError, TraceInputError, UnsupportedLayerError
+from ..errors import KerasWeightsError, UsageError
 from . import _commands
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_UNREADABLE = 3
+
+# The one place that decides the exit code of an error, for every command: the first match wins.
+EXIT_CODES: tuple[tuple[type[KerasWeightsError], int], ...] = (
+    (UsageError, EXIT_USAGE),  # the file was read; what was asked of it does not fit
+    (KerasWeightsError, EXIT_UNREADABLE),  # the file (or this installation) cannot do it
+)
+
+
+def exit_code(error: KerasWeightsError) -> int:
+    """The exit code for ``error``, from :data:`EXIT_CODES`."""
+    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -50,17 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.run(args))
-    except (NotFoundError, UnsupportedLayerError, TraceInputError) as exc:
-        # The file was read: what was asked of it (a name, an operation, an input) does not fit.
-        if args.debug:
-            raise
-        print(f"kerasweights: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KerasWeightsError as exc:
         if args.debug:
             raise
         print(f"kerasweights: error: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return exit_code(exc)
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:

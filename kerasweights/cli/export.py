@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import KerasWeightsError
+from ..errors import KerasWeightsError, OutputError
 from ..export import arrays as exporting
 from ..model import Model
 from ._common import add_input, open_model
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                     args.output, arrays, fmt, metadata=metadata, progress=lambda _key: bar.advance()
                 )
             except OSError as exc:
-                return error(f"cannot write {args.output}: {exc.strerror or exc}", 2)
+                raise OutputError(f"cannot write: {exc.strerror or exc}", args.output) from None
     print(f"wrote {len(arrays):,} arrays ({values:,} values) to {args.output}")
     return 0
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import _optional
+from ..errors import OutputError
 from ._common import add_input, open_model
 from ._output import error
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             grid = plot_layer(layer, out, title=f"{layer.path} ({layer.class_name}) in {Path(model.path).name}")
         except OSError as exc:
-            return error(f"cannot write {out}: {exc.strerror or exc}", 2)
+            raise OutputError(f"cannot write: {exc.strerror or exc}", out) from None
     panels = sum(len(row) for row in grid)
     print(f"wrote {out} ({panels} panels: {len(grid)} rows of up to {max(len(r) for r in grid)})")
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LayoutError
+from ..errors import LayoutError, OutputError
 from ..model import Matrix, Model, Weight
 from ._common import add_input, open_model
 from ._output import error, wrap
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 save(args.output, value)
             except OSError as exc:
-                return error(f"cannot write {args.output}: {exc.strerror or exc}", 2)
+                raise OutputError(f"cannot write: {exc.strerror or exc}", args.output) from None
             print(f"wrote {item.key} ({'x'.join(map(str, value.shape)) or 'scalar'} {value.dtype}) to {args.output}")
             return 0
         print(header(model, item))

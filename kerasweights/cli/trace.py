@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import zipfile
 from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptFileError, KerasWeightsError, TraceInputError, UnsafeContentError, UnsupportedLayerError
+from ..errors import (
+    CorruptFileError,
+    KerasWeightsError,
+    MissingFileError,
+    OutputError,
+    TraceInputError,
+    UnsafeContentError,
+)
 from ..model import Layer
 from ._common import add_input, open_model
-
-EXIT_USAGE = 2
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -66,12 +70,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 arrays = tracing.trace(layer, x, states, mask)
             ranges = tracing.gate_ranges(layer)
-        except (UnsupportedLayerError, TraceInputError) as exc:
-            # The file was read fine: what was asked of it cannot be done, a usage error.
-            if args.debug:
-                raise
-            print(f"kerasweights: error: {exc.with_path(model.path)}", file=sys.stderr)
-            return EXIT_USAGE
+        except KerasWeightsError as exc:
+            raise exc.with_path(model.path) from None
         _save(args.output, arrays)
         if args.plot:
             from ..trace.plot import plot_trace
@@ -89,7 +89,7 @@ def _load_array(path: str, what: str) -> np.ndarray:
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise CorruptFileError(f"{what} file not found", path) from None
+        raise MissingFileError(f"{what} file not found", path) from None
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise UnsafeContentError(
@@ -138,7 +138,7 @@ def _save(path: str, arrays: dict[str, np.ndarray]) -> None:
     try:
         np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     except OSError as exc:
-        raise KerasWeightsError(f"cannot write: {exc.strerror or exc}", path) from None
+        raise OutputError(f"cannot write: {exc.strerror or exc}", path) from None
 
 
 def _describe(layer: Layer) -> str:

@@ -21,14 +21,31 @@ from typing import IO, Any
 
 import h5py
 
-from ..errors import ConfigError, CorruptFileError, KerasWeightsError, UnsupportedFormatError
+from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFileError, UnsupportedFormatError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
 from . import _hdf5, _zip, keras_v3, legacy_h5
+from ._hdf5 import attr_str, links_outside, open_h5
+from ._hdf5 import get as h5_get
 from ._json import load_json
 from ._raw import LegacyStorage, RawModel, Storage, VarsStorage
+from ._zip import ZipArchive
 
-__all__ = ["RawModel", "LegacyStorage", "VarsStorage", "Storage", "read", "sniff"]
+__all__ = [
+    "LegacyStorage",
+    "RawModel",
+    "Storage",
+    "VarsStorage",
+    "ZipArchive",
+    "attr_str",
+    "h5_get",
+    "hdf5_superblock",
+    "links_outside",
+    "load_json",
+    "open_h5",
+    "read",
+    "sniff",
+]
 
 Source = str | os.PathLike[str] | IO[bytes]
 ConfigSource = str | os.PathLike[str] | dict[str, Any] | None
@@ -53,8 +70,7 @@ def sniff(file: IO[bytes]) -> str:
     """``"hdf5"``, ``"zip"``, ``"json"`` or ``"unknown"``, from the bytes alone."""
     file.seek(0)
     head = file.read(8)
-    # libhdf5 looks for its superblock at 0, 512, 1024, 2048, ... (after a "user block")
-    superblock = next((off for off in _superblock_offsets(file) if _at(file, off) == _hdf5.HDF5_SIGNATURE), None)
+    superblock = hdf5_superblock(file)
     hdf5 = superblock is not None
     try:
         is_zip = _zip.is_archive(file)
@@ -72,6 +88,11 @@ def sniff(file: IO[bytes]) -> str:
     if head.lstrip()[:1] in (b"{", b"["):
         return "json"
     return "unknown"
+
+
+def hdf5_superblock(file: IO[bytes]) -> int | None:
+    """Where the HDF5 signature is: at 0 or after a user block of 512, 1024, 2048... bytes, as libhdf5 looks."""
+    return next((off for off in _superblock_offsets(file) if _at(file, off) == _hdf5.HDF5_SIGNATURE), None)
 
 
 def _at(file: IO[bytes], offset: int) -> bytes:
@@ -107,7 +128,7 @@ def read(source: Source, config: ConfigSource = None, limits: Limits = DEFAULT_L
     except BAD_CONTENT as exc:
         raw.close()
         if isinstance(exc, FileNotFoundError):
-            raise KerasWeightsError("no such file or directory", name) from None
+            raise MissingFileError("no such file or directory", name) from None
         if isinstance(exc, IsADirectoryError | PermissionError):
             raise KerasWeightsError(exc.strerror or str(exc), name) from None
         raise CorruptFileError(f"cannot read file ({type(exc).__name__}: {exc})", name) from None

@@ -15,7 +15,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from .._optional import require
-from ..errors import KerasWeightsError
+from ..errors import KerasWeightsError, MissingFileError
 
 DEFAULT_BLOCK_SIZE = 256 * 1024
 """Bytes per ranged request: small enough to skip unread weights, big enough for HDF5 metadata."""
@@ -86,7 +86,7 @@ def open_url(url: str, block_size: int = DEFAULT_BLOCK_SIZE) -> RemoteFile:
     except ImportError as exc:  # e.g. s3fs / gcsfs for s3:// and gs://
         raise KerasWeightsError(f"cannot open this URL scheme: {exc}", url) from None
     except FileNotFoundError:
-        raise KerasWeightsError("no such file or directory", url) from None
+        raise MissingFileError("no such file or directory", url) from None
     except (ValueError, TypeError) as exc:
         raise KerasWeightsError(f"cannot open URL ({exc})", url) from None
     except Exception as exc:  # noqa: BLE001 - network and permission errors of any filesystem
