@@ -13,7 +13,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .model import Model
 
 
-def open(  # noqa: A001 - mirrors builtins.open / h5py.File on purpose
+def open(
     source: str | os.PathLike[str] | IO[bytes],
     config: str | os.PathLike[str] | dict[str, Any] | None = None,
     *,

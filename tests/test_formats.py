@@ -101,7 +101,7 @@ def test_chunked_and_bytes_attributes(tmp_path):
         f.attrs["layer_names0"] = np.array(names[:2])
         f.attrs["layer_names1"] = np.array(names[2:])
         f.attrs["keras_version"] = b"2.2.4"
-        for i, name in enumerate(names):
+        for _i, name in enumerate(names):
             g = f.create_group(name.decode())
             g.attrs["weight_names"] = np.array(
                 [f"{name.decode()}/kernel:0".encode(), f"{name.decode()}/bias:0".encode()]

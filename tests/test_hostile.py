@@ -10,8 +10,10 @@ hang into a failed run with a traceback instead of a stalled CI job.
 from __future__ import annotations
 
 import base64
+import contextlib
 import faulthandler
 import io
+import itertools
 import json
 import marshal
 import os
@@ -95,10 +97,8 @@ def exercise(model: kerasweights.Model) -> None:
     """Everything a user may do with a model: the tree, the summary, every matrix and weight."""
     list(model.walk())
     render.summary_table(model)
-    try:
-        model.matrices()
-    except LayoutError:
-        pass  # a layout problem is a KerasWeightsError with a message; reading goes on per layer
+    with contextlib.suppress(LayoutError):  # a layout problem is a KerasWeightsError with a message
+        model.matrices()  # reading goes on per layer
     for layer in model.walk():
         try:
             for matrix in layer.matrices().values():
@@ -891,7 +891,7 @@ def test_hard_link_graphs_are_walked_once(tmp_path, shape):
 
     def edit(f: h5py.File) -> None:
         groups = [f.create_group("layers/zz_graph")] + [f.create_group(f"graph/g{i}") for i in range(40)]
-        for upper, lower in zip(groups, groups[1:]):
+        for upper, lower in itertools.pairwise(groups):
             upper["a"] = upper["b"] = lower
         groups[-1].create_group("vars")["0"] = np.zeros(3, "f4")
         if shape == "cycle":

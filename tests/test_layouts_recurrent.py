@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import all_model_files, truth, truth_arrays
+from conftest import FIXTURES, all_model_files, truth, truth_arrays
 
 import kerasweights
 from kerasweights import LayoutError
@@ -166,7 +166,7 @@ GRU_NAMES = [
     ("layer", "names"),
     [
         pytest.param(
-            "enc_gru", GRU_NAMES + ["recurrent_bias_z", "recurrent_bias_r", "recurrent_bias_h"], id="gru-reset-after"
+            "enc_gru", [*GRU_NAMES, "recurrent_bias_z", "recurrent_bias_r", "recurrent_bias_h"], id="gru-reset-after"
         ),
         pytest.param("gru_ra_false", GRU_NAMES, id="gru-reset-before"),
         pytest.param(
@@ -199,7 +199,7 @@ def test_matrices_say_what_they_are_and_where_they_come_from():
 def test_shape_that_does_not_fit_the_config_is_a_clear_error(tmp_path):
     import json
 
-    config = json.loads(open("fixtures/k3/rnn_seq.json").read())
+    config = json.loads((FIXTURES / "k3/rnn_seq.json").read_text())
     gru = next(l for l in config["config"]["layers"] if l["config"]["name"] == "enc_gru")
     gru["config"]["units"] = 4
     (tmp_path / "wrong.json").write_text(json.dumps(config))

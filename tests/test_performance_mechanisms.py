@@ -313,7 +313,7 @@ def test_one_matrix_reads_only_its_part(path: Path, config: Path | None) -> None
             assert not matrix.weight.array.is_loaded, f"{key}: the whole stored array was loaded"
             assert values.shape == matrix.shape and not values.flags.writeable, key
             np.testing.assert_array_equal(values, matrix.weight.read()[(*matrix.index, Ellipsis)])
-            matrix.weight.array._value = None  # noqa: SLF001 - forget it again for the next matrix
+            matrix.weight.array._value = None
 
 
 # -- 4. import cost --------------------------------------------------------------------------------

@@ -177,7 +177,7 @@ def code_kind(code: Any) -> str:
     if len(compact) >= 8 and len(compact) % 4 == 0 and _BASE64.fullmatch(compact):
         return "base64-encoded marshalled Python bytecode"
     # Keras 1/2 func_dump: marshal bytes as raw_unicode_escape text; code objects start with c / \xe3.
-    if code[:1] in ("c", "\xe3") and any(ord(ch) < 32 and ch not in "\t\n\r" or ord(ch) > 126 for ch in code):
+    if code[:1] in ("c", "\xe3") and any((ord(ch) < 32 and ch not in "\t\n\r") or ord(ch) > 126 for ch in code):
         return "marshalled Python bytecode"
     return "a Python code string"
 

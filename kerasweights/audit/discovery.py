@@ -153,5 +153,5 @@ def _is_weights_only_h5(path: str) -> bool:
     try:
         with open_h5(path) as h5:
             return "model_config" not in h5.attrs
-    except Exception:  # noqa: BLE001 - not a readable HDF5 file: it claims no config
+    except Exception:
         return False

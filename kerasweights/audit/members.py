@@ -247,7 +247,7 @@ def _scan(entries: list[Entry], prefix: str, depth: int, limits: Limits, top: bo
             continue
         try:
             flagged = _content_findings(entry, shown, depth, limits, out) or flagged
-        except Exception as exc:  # noqa: BLE001 - a member that cannot be read is a finding, not a crash
+        except Exception as exc:
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
             out.append(Finding("unexpected-member", "warning", f"member {shown!r} could not be inspected ({reason})"))
             continue
@@ -332,7 +332,7 @@ def _nested(entry: Entry, shown: str, kind: str, depth: int, limits: Limits) -> 
         data = f.read(limits.max_nested_bytes + 1)
     try:
         inner = _nested_entries(data, kind, shown, limits)
-    except Exception as exc:  # noqa: BLE001 - a damaged inner archive is reported, not raised
+    except Exception as exc:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         return [Finding("nested-archive", "warning", f"member {shown!r} is a {label} that cannot be read ({reason})")]
     if kind == "tar" and any(e.name == "" for e in inner):

@@ -92,7 +92,7 @@ class _Summary:
     def of(cls, values: np.ndarray) -> _Summary:
         peak = float(np.abs(values).max())  # NaN and Inf propagate into the maximum
         finite = bool(np.isfinite(peak))
-        return cls(finite, peak, finite and np.count_nonzero(values) < values.size)
+        return cls(finite, peak, finite and bool(np.count_nonzero(values) < values.size))
 
 
 def _layer(layer: Layer, codes: Collection[str], skip_keys: Collection[str]) -> list[Finding]:
@@ -217,8 +217,8 @@ def _indices(mask: np.ndarray) -> str:
 
 def _dead_units(values: np.ndarray) -> str:
     """Units (last axis) and inputs (second-to-last axis) whose weights are all zero."""
-    columns = ~values.reshape(-1, values.shape[-1]).any(axis=0)
-    rows = ~np.moveaxis(values, -2, 0).reshape(values.shape[-2], -1).any(axis=1)
+    columns = np.asarray(~values.reshape(-1, values.shape[-1]).any(axis=0))
+    rows = np.asarray(~np.moveaxis(values, -2, 0).reshape(values.shape[-2], -1).any(axis=1))
     parts = []
     if columns.any():
         parts.append(f"{int(columns.sum())} of {columns.size} units (columns {_indices(columns)})")
@@ -236,15 +236,15 @@ def spectral_norm(matrix: np.ndarray) -> float:
     m = np.asarray(matrix, dtype=np.float64)
     if m.size == 0:
         return 0.0
-    v = np.random.default_rng(0).standard_normal(m.shape[1])
-    v /= np.linalg.norm(v)
+    start = np.random.default_rng(0).standard_normal(m.shape[1])
+    v = np.asarray(start / np.linalg.norm(start))
     squared = previous = 0.0
     for _ in range(POWER_STEPS):
         w = m.T @ (m @ v)
         squared = float(np.linalg.norm(w))  # ||MᵀM v|| <= sigma_max² for a unit v
         if squared == 0.0:
             return 0.0
-        v = w / squared
+        v = np.asarray(w / squared)
         if squared - previous <= POWER_TOLERANCE * squared:
             break
         previous = squared

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import h5py
 
@@ -36,12 +36,12 @@ def salvage(source: str, limits: Limits) -> Facts | None:
             return _salvage_dir(Path(source), limits)
         handle = remote.open_url(source) if remote.is_url(source) else open(source, "rb")  # noqa: SIM115
         with handle:
-            kind = sniff(handle)
+            kind = sniff(cast(IO[bytes], handle))
             if kind == "zip":
                 return _salvage_zip(handle, limits)
             if kind == "hdf5":
                 return _salvage_h5(handle, limits)
-    except Exception:  # noqa: BLE001 - salvage is best effort; the unreadable finding stands
+    except Exception:
         return None
     return None
 

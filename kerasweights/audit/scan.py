@@ -63,7 +63,7 @@ def audit_file(
             model.close()
             config_path = beside
             model = api.open(source, config=config_path, limits=limits)
-    except Exception as exc:  # noqa: BLE001 - any failure to read is a finding
+    except Exception as exc:
         problem = (
             exc.problem if isinstance(exc, KerasWeightsError) else " ".join(f"{type(exc).__name__}: {exc}".split())
         )
@@ -150,7 +150,7 @@ def _guarded(code: str, run: Callable[[], list[Finding]]) -> list[Finding]:
     """Run one check; a bug or odd file in it becomes a finding instead of stopping the scan."""
     try:
         return run()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         return [Finding("unreadable", "error", f"the {code} check could not finish ({reason})")]
 

@@ -11,7 +11,7 @@ import re
 from .. import layouts
 from ..config import to_snake_case
 from ..formats import LegacyStorage, VarsStorage
-from ..layouts import Context
+from ..layouts import Config, Context
 from ..layouts.keras import KERAS1_NAME, KERAS1_VARIABLES, layer_path
 from ..model import Layer
 from ..store import StoredArray
@@ -33,11 +33,11 @@ def _class_from_snake(snake: str) -> str | None:
     return None
 
 
-def _infer_recurrent(shapes: list[tuple[int, ...]]) -> tuple[str, dict]:
+def _infer_recurrent(shapes: list[tuple[int, ...]]) -> tuple[str, Config]:
     kernel, recurrent = shapes[0], shapes[1]
     units = recurrent[-2]
     gates = recurrent[-1] // max(units, 1)
-    config: dict = {"units": units, "use_bias": len(shapes) > 2}
+    config: Config = {"units": units, "use_bias": len(shapes) > 2}
     bias = shapes[2] if len(shapes) > 2 else None
     if len(kernel) > 2:
         name = f"ConvLSTM{len(kernel) - 2}D"
@@ -52,7 +52,7 @@ def _infer_recurrent(shapes: list[tuple[int, ...]]) -> tuple[str, dict]:
     return name, config
 
 
-def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, major: int) -> tuple[str, dict]:
+def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, major: int) -> tuple[str, Config]:
     shapes = [a.shape for a in arrays]
     keras1 = [KERAS1_NAME.search(n) for n in shorts]
     if major == 1 and shorts and all(keras1):  # Keras 1: <layer>_W, <layer>_b, <layer>_W_i ...
@@ -63,9 +63,8 @@ def _infer_leaf(arrays: list[StoredArray], shorts: list[str], recurrent: bool, m
             return family, {"units": units, "use_bias": True}
         shorts = [KERAS1_VARIABLES[m.group(1)] for m in keras1 if m]
     names = set(shorts)
-    if recurrent or {"kernel", "recurrent_kernel"} <= names:
-        if len(shapes) >= 2 and len(shapes[1]) >= 2:
-            return _infer_recurrent(shapes)
+    if (recurrent or {"kernel", "recurrent_kernel"} <= names) and len(shapes) >= 2 and len(shapes[1]) >= 2:
+        return _infer_recurrent(shapes)
     if names == {"embeddings"}:
         return "Embedding", {}
     if {"moving_mean", "moving_variance"} <= names or (
@@ -105,10 +104,16 @@ def _make_inferred(
     return layer
 
 
-_FLAG_GUESSES = ({}, {"use_bias": False}, {"center": False}, {"scale": False}, {"center": False, "scale": False})
+_FLAG_GUESSES: tuple[Config, ...] = (
+    {},
+    {"use_bias": False},
+    {"center": False},
+    {"scale": False},
+    {"center": False, "scale": False},
+)
 
 
-def _fit_flags(rule: layouts.Rule, config: dict, count: int, major: int) -> dict:
+def _fit_flags(rule: layouts.Rule, config: Config, count: int, major: int) -> Config:
     """The first common flag setting (use_bias, center, scale) under which the rule stores ``count`` arrays."""
     for guess in _FLAG_GUESSES:
         candidate = {**config, **guess}

@@ -25,7 +25,7 @@ def open_model(path: str, config: str | None) -> Model:
         import io
 
         data = io.BytesIO(sys.stdin.buffer.read())
-        data.name = "<stdin>"  # type: ignore[attr-defined]
+        data.name = "<stdin>"
         return api.open(data, config=config)
     return api.open(path, config=config)
 

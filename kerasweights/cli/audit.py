@@ -32,7 +32,7 @@ def _jobs(text: str) -> int:
     return value
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "audit",
         help="scan files or folders for unsafe, broken or numerically bad models",

@@ -8,7 +8,7 @@ from . import _render as render
 from ._common import add_input, open_model, print_json
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("summary", help="overview: layers, classes, weight shapes, parameter counts")
     add_input(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -17,7 +17,7 @@ import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import h5py
 
@@ -25,6 +25,7 @@ from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFi
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
 from . import _hdf5, _zip, keras_v3, legacy_h5
+from ._h5guard import HDF5_SIGNATURE
 from ._hdf5 import attr_str, links_outside, open_h5
 from ._hdf5 import get as h5_get
 from ._json import load_json
@@ -77,7 +78,11 @@ def sniff(file: IO[bytes]) -> str:
     except OSError:
         is_zip = False
     file.seek(0)
-    if hdf5 and is_zip and not (superblock > 0 and _zip.stored_member_at(file, superblock) in keras_v3.WEIGHT_MEMBERS):
+    if (
+        superblock is not None
+        and is_zip
+        and not (superblock > 0 and _zip.stored_member_at(file, superblock) in keras_v3.WEIGHT_MEMBERS)
+    ):
         # (a .keras whose stored weights member happens to start at 512, 1024... is fine)
         raise UnsupportedFormatError("file is both an HDF5 file and a zip archive; refusing an ambiguous file")
     file.seek(0)
@@ -92,7 +97,7 @@ def sniff(file: IO[bytes]) -> str:
 
 def hdf5_superblock(file: IO[bytes]) -> int | None:
     """Where the HDF5 signature is: at 0 or after a user block of 512, 1024, 2048... bytes, as libhdf5 looks."""
-    return next((off for off in _superblock_offsets(file) if _at(file, off) == _hdf5.HDF5_SIGNATURE), None)
+    return next((off for off in _superblock_offsets(file) if _at(file, off) == HDF5_SIGNATURE), None)
 
 
 def _at(file: IO[bytes], offset: int) -> bytes:
@@ -144,11 +149,11 @@ def _guard_readers(raw: RawModel) -> None:
     lists = storage.layers.values() if isinstance(storage, LegacyStorage) else storage.groups.values()
     for arrays in lists:
         for array in arrays:
-            array._reader = _guarded(array, raw.path)  # noqa: SLF001 - the reader is ours to wrap
+            array._reader = _guarded(array, raw.path)
 
 
 def _guarded(array: StoredArray, path: str) -> Reader:
-    inner = array._reader  # noqa: SLF001
+    inner = array._reader
 
     def read(index: Index) -> Any:
         try:
@@ -233,7 +238,7 @@ def _load_config(config: ConfigSource, limits: Limits) -> dict[str, Any]:
             raise type(exc)(exc.problem) from None
     if isinstance(document, dict) and "model_config" in document and isinstance(document["model_config"], dict):
         document = document["model_config"]
-    return document
+    return cast(dict[str, Any], document)
 
 
 def _check_config(raw: RawModel) -> None:

@@ -88,7 +88,7 @@ class HeapGuard(io.RawIOBase):
             return None
         if head[0] == 1:  # version 1: no signature, 16-byte prefix, then messages
             v2, creation_order, chunks = False, False, [(pos + 16, _u(head, 8, 4))]
-        elif head[:4] == b"OHDR" and head[4] == 2:
+        elif bytes(head[:4]) == b"OHDR" and head[4] == 2:
             flags = head[5]
             p = 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
             width = 1 << (flags & 0x03)
@@ -106,7 +106,7 @@ class HeapGuard(io.RawIOBase):
             chunk = self._read_at(start, size) if size <= _MAX_HEADER_CHUNK else None
             if chunk is None:
                 return None
-            if v2 and chunk[:4] == b"OCHK":
+            if v2 and bytes(chunk[:4]) == b"OCHK":
                 chunk = chunk[4:-4]  # signature and checksum around a continuation block
             for kind, data in _messages(chunk, v2, creation_order):
                 if kind == _CONTINUATION_MESSAGE and len(data) >= self._addr_size + self._length_size:
@@ -256,7 +256,7 @@ def _longest_vlen(message: memoryview, addr_size: int, length_size: int) -> int:
     if version not in (1, 2, 3) or (version > 1 and message[1] & 0x03) or len(message) < 8:
         return 0  # shared datatype or dataspace, or unknown: libhdf5 decides
     name_size, type_size, space_size = _u(message, 2, 2), _u(message, 4, 2), _u(message, 6, 2)
-    pad = (lambda n: (n + 7) // 8 * 8) if version == 1 else (lambda n: n)
+    pad = _pad8 if version == 1 else _unpadded
     p = 8 + (1 if version == 3 else 0) + pad(name_size)
     datatype, p = message[p : p + type_size], p + pad(type_size)
     space, p = message[p : p + space_size], p + pad(space_size)
@@ -273,3 +273,11 @@ def _longest_vlen(message: memoryview, addr_size: int, length_size: int) -> int:
     data = message[p:]
     count = min(count, len(data) // element)
     return max((_u(data, i * element, 4) for i in range(count)), default=0)
+
+
+def _pad8(n: int) -> int:
+    return (n + 7) // 8 * 8
+
+
+def _unpadded(n: int) -> int:
+    return n

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import h5py
 import numpy as np
 
 from ..errors import CorruptFileError, KerasWeightsError, LimitExceededError, UnsafeContentError
 from ..limits import Limits
-from ._h5guard import HDF5_SIGNATURE, HeapGuard, check_string_lengths  # noqa: F401  (HDF5_SIGNATURE: used by sniff)
+from ._h5guard import HeapGuard, check_string_lengths
 
 _GUARDS: weakref.WeakValueDictionary[Any, HeapGuard] = weakref.WeakValueDictionary()  # by h5py file number
 
@@ -30,7 +30,7 @@ def open_h5(source: str | os.PathLike[str] | IO[bytes]) -> h5py.File:
     """
     owned = isinstance(source, (str, os.PathLike))
     try:
-        file: IO[bytes] = open(source, "rb", buffering=0) if owned else source  # type: ignore[arg-type]  # noqa: SIM115
+        file: IO[bytes] = open(source, "rb", buffering=0) if isinstance(source, (str, os.PathLike)) else source  # noqa: SIM115
     except OSError as exc:
         raise CorruptFileError(f"cannot open as HDF5 ({exc.strerror or exc})") from None
     guard = None
@@ -51,7 +51,7 @@ def open_h5(source: str | os.PathLike[str] | IO[bytes]) -> h5py.File:
     return h5
 
 
-class _GuardedH5File(h5py.File):
+class _GuardedH5File(h5py.File):  # type: ignore[misc]  # h5py ships no type stubs
     """An ``h5py.File`` that closes its :class:`HeapGuard` after itself (libhdf5 first, always)."""
 
     guard: HeapGuard | None = None
@@ -229,7 +229,7 @@ def dataset_problem(ds: h5py.Dataset) -> str | None:
             return "keeps its data in external files " + ", ".join(str(e[0]) for e in ds.external)
         if ds.is_virtual:
             return "is a virtual dataset mapping other files"
-        filters = ds._filters  # noqa: SLF001 - h5py exposes filters only here
+        filters = ds._filters
     except (OSError, ValueError, TypeError) as exc:
         return f"has an unreadable layout ({_reason(exc)})"
     unknown = [str(f) for f in filters if f not in _BUILTIN_FILTERS]
@@ -242,7 +242,7 @@ def dataset_dtype(ds: h5py.Dataset) -> np.dtype:
     """The logical dtype: Keras stores bfloat16 as opaque 2-byte data with a ``dtype`` attribute."""
     if ds.dtype.kind == "V" and ds.dtype.itemsize == 2:
         return np.dtype("float32")
-    return ds.dtype
+    return cast(np.dtype, ds.dtype)
 
 
 def dtype_name(ds: h5py.Dataset) -> str:
@@ -272,4 +272,4 @@ def read_dataset(ds: h5py.Dataset, limits: Limits, index: tuple[int | slice, ...
     data = np.asarray(data)
     if data.dtype.kind == "V" and data.dtype.itemsize == 2:  # bfloat16 -> float32, exactly
         data = (data.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-    return data
+    return cast(np.ndarray, data)

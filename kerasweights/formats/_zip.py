@@ -14,7 +14,7 @@ import struct
 import tempfile
 import threading
 import zipfile
-from typing import IO
+from typing import IO, cast
 
 from ..errors import CorruptFileError, LimitExceededError, UnsupportedFormatError
 from ..limits import Limits, MiB
@@ -161,8 +161,8 @@ class ZipArchive:
         info = self._infos[name]
         self._check_sizes(info, self._limits.max_member_bytes)
         if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
-            return MemberWindow(self._file, self._data_offset(info), info.file_size, self._lock)
-        spool = tempfile.TemporaryFile(prefix="kerasweights-")  # deleted on close, even on crash
+            return cast(IO[bytes], MemberWindow(self._file, self._data_offset(info), info.file_size, self._lock))
+        spool = tempfile.TemporaryFile(prefix="kerasweights-")  # noqa: SIM115 - returned open; deleted on close, even on crash
         try:
             with self._open_member(info) as member:
                 shutil.copyfileobj(member, spool, 1024 * 1024)
@@ -174,7 +174,7 @@ class ZipArchive:
 
     def _open_member(self, info: zipfile.ZipInfo) -> IO[bytes]:
         try:
-            return _Checked(self._zip.open(info), info.filename)
+            return cast(IO[bytes], _Checked(self._zip.open(info), info.filename))
         except NotImplementedError as exc:
             raise UnsupportedFormatError(f"zip member {info.filename!r}: {exc}") from None
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
@@ -187,7 +187,7 @@ class ZipArchive:
         if len(header) < _LOCAL_HEADER.size or header[:4] != ZIP_SIGNATURE:
             raise CorruptFileError(f"zip member {info.filename!r} has a broken local header")
         fields = _LOCAL_HEADER.unpack(header)
-        name_len, extra_len = fields[-2], fields[-1]
+        name_len, extra_len = int(fields[-2]), int(fields[-1])
         offset = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
         self._file.seek(0, os.SEEK_END)
         if offset + info.file_size > self._file.tell():

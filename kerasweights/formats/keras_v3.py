@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import h5py
 
@@ -85,7 +85,7 @@ def is_vars_tree(h5: h5py.File) -> bool:
     return any(k in h5 for k in ("layers", "vars", "_layer_checkpoint_dependencies", "optimizer"))
 
 
-def read_sharded(index_path: Path, index: dict, raw: RawModel, limits: Limits) -> None:
+def read_sharded(index_path: Path, index: dict[str, Any], raw: RawModel, limits: Limits) -> None:
     """Fill ``raw`` from a sharded-weights index (``*.weights.json``) and its shards."""
     raw.format = "weights-sharded"
     weight_map = index.get("weight_map")
@@ -126,7 +126,7 @@ def _read_weights(h5: h5py.File, raw: RawModel, limits: Limits) -> None:
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
-def _model_config(document: object) -> dict:
+def _model_config(document: object) -> dict[str, Any]:
     if not isinstance(document, dict):  # (None would pass for "no config": infer from weights)
         kind = _JSON_TYPES.get(type(document), "null")
         raise ConfigError(f"config.json holds {kind}, not a model config object")

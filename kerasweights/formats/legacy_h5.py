@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import h5py
 
 from ..errors import CorruptFileError, UnsupportedFormatError
@@ -31,10 +33,8 @@ def read_legacy(f: h5py.File, raw: RawModel, limits: Limits) -> None:
             raw.notes.append("the file holds no model_weights group")
         training = _hdf5.attr_str(f, "training_config")
         if training is not None:
-            try:
+            with contextlib.suppress(CorruptFileError):
                 raw.training_config = load_json(training, "training_config attribute", limits)
-            except CorruptFileError:
-                pass
     else:
         raw.format = "h5-weights"
         weights = f

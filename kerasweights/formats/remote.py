@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._optional import require
@@ -30,7 +30,7 @@ def is_url(source: object) -> bool:
     if not isinstance(source, str):
         return False
     match = _SCHEME.match(source)
-    return bool(match) and match.group(1).lower() != "file"
+    return match is not None and match.group(1).lower() != "file"
 
 
 class RemoteFile(io.RawIOBase):
@@ -59,7 +59,7 @@ class RemoteFile(io.RawIOBase):
             data = self._inner.read(len(view))
         except OSError:
             raise
-        except Exception as exc:  # noqa: BLE001 - aiohttp and object-store errors are not OSErrors
+        except Exception as exc:
             raise OSError(f"cannot read {self.name} ({type(exc).__name__}: {exc})") from None
         view[: len(data)] = data
         return len(data)
@@ -89,12 +89,12 @@ def open_url(url: str, block_size: int = DEFAULT_BLOCK_SIZE) -> RemoteFile:
         raise MissingFileError("no such file or directory", url) from None
     except (ValueError, TypeError) as exc:
         raise KerasWeightsError(f"cannot open URL ({exc})", url) from None
-    except Exception as exc:  # noqa: BLE001 - network and permission errors of any filesystem
+    except Exception as exc:
         raise KerasWeightsError(f"cannot open URL ({type(exc).__name__}: {exc})", url) from None
     return RemoteFile(inner, url)
 
 
-def resolve(source: Any) -> tuple[Any, IO[bytes] | None]:
+def resolve(source: Any) -> tuple[Any, RemoteFile | None]:
     """``(what to read, handle to close)``: URLs opened, ``file://`` made a path, the rest as is."""
     if isinstance(source, str) and source.lower().startswith("file://"):
         return unquote(urlsplit(source).path), None
@@ -104,7 +104,7 @@ def resolve(source: Any) -> tuple[Any, IO[bytes] | None]:
     return source, None
 
 
-def closing_last(resources: contextlib.ExitStack, handle: IO[bytes]) -> contextlib.ExitStack:
+def closing_last(resources: contextlib.ExitStack, handle: RemoteFile) -> contextlib.ExitStack:
     """A stack that closes ``resources`` (h5py files first) and then ``handle`` under them."""
     outer = contextlib.ExitStack()
     outer.callback(handle.close)

@@ -8,7 +8,8 @@ layer from the model's input, :mod:`.activations` names Keras's activations in n
 from __future__ import annotations
 
 from ..errors import TraceInputError
-from .recurrence import MERGE_MODES, OUTPUTS, RECURRENT, STATES, conv, gate_ranges, merge, state_names, trace
+from ..layouts.recurrent import STATES
+from .recurrence import MERGE_MODES, OUTPUTS, RECURRENT, conv, gate_ranges, merge, state_names, trace
 
 __all__ = [
     "MERGE_MODES",

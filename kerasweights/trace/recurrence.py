@@ -99,7 +99,7 @@ def gate_ranges(layer: Layer) -> dict[str, tuple[float, float]]:
         return {"h": act}
     if cell.family == "GRU":  # h mixes the previous h and the candidate (from h0 = 0)
         return {"z": gate, "r": gate, "candidate": act, "h": with_zero if act[0] > -np.inf else unbounded}
-    gated = 0.0 <= gate[0] and gate[1] <= 1.0  # h = o * act(c) with o in [0, 1]
+    gated = gate[0] >= 0.0 and gate[1] <= 1.0  # h = o * act(c) with o in [0, 1]
     return {"i": gate, "f": gate, "o": gate, "candidate": act, "c": unbounded, "h": with_zero if gated else unbounded}
 
 
