@@ -17,7 +17,8 @@ class StoredArray:
 
     ``key`` is where it lives in the file (``model_weights/gru/gru/gru_cell/kernel:0``,
     ``layers/gru/cell/vars/0``); ``stored_name`` is the name the file gives it, if any.
-    Nothing is read until :meth:`read` is called, and then only once.
+    Nothing is read until :meth:`read` (the whole array, kept unless ``cache=False``) or
+    :meth:`read_part` (a slice, never kept) is called.
     """
 
     key: str

@@ -592,7 +592,7 @@ OPEN_FAILS = [
         "json-5000-digit-integer",
         lambda t: (keras_with(t, config_json=b'{"a": ' + b"9" * 5000 + b"}"), None),
         ConfigError,
-        "config.json is not usable JSON (Exceeds the limit (4300 digits)",
+        "config.json is not usable JSON (an integer of more than 4300 digits)",
     ),
     case(
         "json-invalid",

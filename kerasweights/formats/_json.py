@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from ..errors import ConfigError, LimitExceededError
@@ -28,7 +29,10 @@ def load_json(data: bytes | str, what: str, limits: Limits) -> Any:
         raise ConfigError(f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise LimitExceededError(f"{what} is nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):  # Python's wording differs between 3.10 and 3.11+
+            limit = sys.get_int_max_str_digits()
+            raise ConfigError(f"{what} is not usable JSON (an integer of more than {limit} digits)") from None
         raise ConfigError(f"{what} is not usable JSON ({exc})") from None
 
 
