@@ -229,6 +229,6 @@ def test_directory_form_members(tmp_path: Path) -> None:
 
 
 def test_every_keras_fixture_archive_is_clean() -> None:
-    archives = sorted(FIXTURES.glob("*/*.keras")) + [FIXTURES / "variants" / "rnn_seq_dir"]
+    archives = [*sorted(FIXTURES.glob("*/*.keras")), FIXTURES / "variants" / "rnn_seq_dir"]
     assert archives
     assert {str(p): findings(p) for p in archives} == {str(p): [] for p in archives}

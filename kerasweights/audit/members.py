@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from ..formats import remote
-from ..formats._zip import ZipArchive
+from ..formats import ZipArchive, remote
 from ..limits import Limits
 from . import pickles
 from .finding import Finding

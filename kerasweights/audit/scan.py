@@ -20,8 +20,7 @@ from dataclasses import replace
 
 from .. import api
 from ..errors import KerasWeightsError, LayoutError, UnsafeContentError
-from ..formats import remote
-from ..formats._json import load_json
+from ..formats import load_json, remote
 from ..limits import DEFAULT_LIMITS, Limits
 from ..model import Model
 from . import config_checks, discovery, members, numeric
