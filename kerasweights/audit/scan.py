@@ -1,13 +1,7 @@
-"""Audit one file: scan model files for unsafe, broken and numerically bad content.
+"""Audit one file: open it, or salvage what can be read of it, and run the enabled checks.
 
->>> from kerasweights.audit import audit_file
->>> report = audit_file("fixtures/k3/functional.keras")
->>> [(f.code, f.layer) for f in report.findings]
-[('lambda-layer', 'double')]
-
-Problems are values (:class:`Finding`), never exceptions: a file that cannot be read is an
-``unreadable`` finding. Structure checks read no weight values; numeric checks read each
-stored array once. Codes, severities and thresholds are documented in ``docs/audit.md``.
+A file that cannot be read is an ``unreadable`` finding, never an exception; each check runs
+on its own, so one that fails becomes a finding and the others still run.
 """
 
 from __future__ import annotations
