@@ -49,7 +49,6 @@ COMPUTES_AS = {"CuDNNGRU": "GRU", "CuDNNLSTM": "LSTM"}
 """Layers Keras runs as another class: CuDNNGRU as GRU(reset_after=True), CuDNNLSTM as LSTM."""
 
 
-
 def family(class_name: str) -> str:
     """``GRU`` for GRU/CuDNNGRU, ``LSTM`` for LSTM/CuDNNLSTM/ConvLSTM*, ``SimpleRNN``."""
     if "GRU" in class_name:
