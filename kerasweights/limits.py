@@ -36,6 +36,10 @@ class Limits:
     """Deepest archive-inside-an-archive the audit opens (a zip in a zip in a .keras is 2)."""
     max_nested_bytes: int = 256 * MiB
     """Largest archive inside an archive (packed, and unpacked for gzip/bz2/xz) the audit reads into memory."""
+    max_protobuf_bytes: int = 512 * MiB
+    """Largest protocol buffer parsed (``saved_model.pb``, ``keras_metadata.pb``, one index entry)."""
+    max_index_bytes: int = 256 * MiB
+    """Largest tensor bundle index (``.index`` table), read whole when a model is opened."""
 
 
 DEFAULT_LIMITS = Limits()

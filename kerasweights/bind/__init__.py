@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..config import LayerSpec, parse_model
-from ..formats import LegacyStorage, RawModel
+from ..formats import LegacyStorage, ObjectStorage, RawModel
 from ..model import Layer, Model
 from .configured import bind_legacy, bind_vars, from_spec, storage_keys
 from .inferred import infer_legacy, infer_vars
+from .objects import bind_objects, infer_objects
 
 __all__ = ["build_model"]
 
@@ -24,6 +25,7 @@ def build_model(raw: RawModel) -> Model:
     major = keras_major(raw)
     if raw.config is not None:
         spec = parse_model(raw.config)
+        whole_root = not spec.is_model
         if not spec.is_model:
             # A subclassed (custom) model or a bare layer: one layer holding everything stored.
             spec = LayerSpec("Model", spec.name, {}, children=[spec], is_model=True)
@@ -34,12 +36,16 @@ def build_model(raw: RawModel) -> Model:
         keys = {id(layer): key for layer, key in storage_keys(root, spec)}
         if isinstance(raw.storage, LegacyStorage):
             bind_legacy(root, raw.storage, major, notes)
+        elif isinstance(raw.storage, ObjectStorage):
+            bind_objects(root, raw.storage, keys, whole_root, major, notes)
         else:
             bind_vars(root, raw.storage, keys, major, notes)
     else:
         root = Layer(path="", name="model", class_name="Model", config={}, kind="model")
         if isinstance(raw.storage, LegacyStorage):
             infer_legacy(root, raw.storage, major)
+        elif isinstance(raw.storage, ObjectStorage):
+            infer_objects(root, raw.storage, major)
         else:
             infer_vars(root, raw.storage, major)
         notes.append(
@@ -62,4 +68,6 @@ def keras_major(raw: RawModel) -> int:
         return int(version.split(".")[0])
     if isinstance(raw.storage, LegacyStorage):
         return 1 if raw.format == "h5-weights" else 2
+    if isinstance(raw.storage, ObjectStorage):
+        return 2  # TF object graphs are written by tf.keras / tf_keras 2.x
     return 3

@@ -8,6 +8,9 @@ Formats (``RawModel.format``):
 - ``keras-dir``: the same layout unzipped into a directory
 - ``weights-h5``: Keras 3 ``*.weights.h5``
 - ``weights-sharded``: Keras 3 sharded weights (``*.weights.json`` + shards)
+- ``tf-savedmodel``: tf.keras SavedModel directory (``keras_metadata.pb`` + ``variables/``)
+- ``tf-checkpoint``: TF-format weight checkpoint (``prefix.index`` + ``prefix.data-*``)
+- ``tfjs-layers``: TensorFlow.js Layers model (``model.json`` + weight shards)
 """
 
 from __future__ import annotations
@@ -24,18 +27,20 @@ import h5py
 from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFileError, UnsupportedFormatError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
-from . import _hdf5, _zip, keras_v3, legacy_h5
+from . import _hdf5, _zip, keras_v3, legacy_h5, savedmodel, tfjs
 from ._h5guard import HDF5_SIGNATURE
 from ._hdf5 import attr_str, links_outside, open_h5
 from ._hdf5 import get as h5_get
 from ._json import load_json
-from ._raw import LegacyStorage, RawModel, Storage, VarsStorage
+from ._raw import LegacyStorage, ObjectStorage, RawModel, Storage, TrackedObject, VarsStorage
 from ._zip import ZipArchive
 
 __all__ = [
     "LegacyStorage",
+    "ObjectStorage",
     "RawModel",
     "Storage",
+    "TrackedObject",
     "VarsStorage",
     "ZipArchive",
     "attr_str",
@@ -146,7 +151,10 @@ def read(source: Source, config: ConfigSource = None, limits: Limits = DEFAULT_L
 def _guard_readers(raw: RawModel) -> None:
     """Make every later weight read fail as a KerasWeightsError naming the file."""
     storage = raw.storage
-    lists = storage.layers.values() if isinstance(storage, LegacyStorage) else storage.groups.values()
+    if isinstance(storage, ObjectStorage):
+        lists: Any = [storage.arrays]
+    else:
+        lists = storage.layers.values() if isinstance(storage, LegacyStorage) else storage.groups.values()
     for arrays in lists:
         for array in arrays:
             array._reader = _guarded(array, raw.path)
@@ -176,7 +184,11 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
-            keras_v3.read_directory(path, raw, limits)
+            _read_directory(path, raw, limits)
+            return
+        prefix = savedmodel.index_prefix(path)
+        if prefix is not None and not path.exists():  # a checkpoint prefix: "ckpt" for ckpt.index
+            savedmodel.read_checkpoint(path.parent, prefix.name, raw, limits)
             return
         file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - owned by raw.resources
         raw.resources.callback(file.close)
@@ -196,6 +208,10 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         document = load_json(file.read(limits.max_json_bytes + 1), "JSON file", limits)
         if isinstance(document, dict) and "weight_map" in document and path is not None:
             keras_v3.read_sharded(path, document, raw, limits)
+        elif tfjs.is_tfjs(document) and path is not None:
+            tfjs.read_tfjs(path, document, raw, limits)
+        elif tfjs.is_tfjs(document):
+            raise UnsupportedFormatError("a TensorFlow.js model.json needs its weight shards: pass its path, not a stream")
         elif isinstance(document, dict) and "class_name" in document:
             raise UnsupportedFormatError(
                 "this is a model config (JSON) without weights: give it to a weights file with --config "
@@ -207,7 +223,48 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         size = file.seek(0, io.SEEK_END)
         if size == 0:
             raise UnsupportedFormatError("file is empty")
-        raise UnsupportedFormatError("not a Keras model file (neither HDF5, zip archive nor JSON)")
+        _read_tf_file(file, path, size, raw, limits)
+
+
+def _read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
+    """A folder is a SavedModel, a checkpoint folder, a TF.js model or a Keras 3 directory, by what it holds."""
+    if savedmodel.is_savedmodel_dir(path):
+        savedmodel.read_savedmodel(path, raw, limits)
+    elif (path / "config.json").is_file():
+        keras_v3.read_directory(path, raw, limits)
+    elif savedmodel.is_checkpoint_dir(path):
+        prefix = savedmodel.latest_checkpoint(path, limits)
+        savedmodel.read_checkpoint(path, prefix, raw, limits, named_by_state=True)
+    elif (path / "model.json").is_file():
+        document = load_json(_read_small(path / "model.json", limits), "model.json", limits)
+        if not tfjs.is_tfjs(document):
+            raise UnsupportedFormatError("directory holds a model.json that is not a TensorFlow.js model")
+        tfjs.read_tfjs(path / "model.json", document, raw, limits)
+    else:
+        keras_v3.read_directory(path, raw, limits)  # explains what a Keras directory needs
+
+
+def _read_small(path: Path, limits: Limits) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(limits.max_json_bytes + 1)
+
+
+def _read_tf_file(file: IO[bytes], path: Path | None, size: int, raw: RawModel, limits: Limits) -> None:
+    """A tensor bundle index (by its table footer) or a SavedModel's protocol buffers (by parsing)."""
+    file.seek(max(size - 8, 0))
+    if size >= 48 and file.read(8) == savedmodel.TABLE_MAGIC:
+        if path is None:
+            raise UnsupportedFormatError("a TensorFlow checkpoint index needs its data files: pass its path, not a stream")
+        name = path.name.removesuffix(".index")
+        savedmodel.read_checkpoint(path.parent, name, raw, limits)
+        return
+    if path is not None and size <= limits.max_protobuf_bytes:
+        file.seek(0)
+        kind = savedmodel.protobuf_kind(file.read(size), limits)
+        if kind is not None:
+            savedmodel.read_savedmodel(path.parent, raw, limits)
+            return
+    raise UnsupportedFormatError("not a Keras model file (neither HDF5, zip archive, JSON nor a TensorFlow format)")
 
 
 def _read_hdf5(h5: h5py.File, raw: RawModel, limits: Limits) -> None:

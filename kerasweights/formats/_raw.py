@@ -26,7 +26,35 @@ class VarsStorage:
     layers_key: str = "layers"  # tf.keras 2.12-2.14 used ``_layer_checkpoint_dependencies``
 
 
-Storage = LegacyStorage | VarsStorage
+@dataclass(eq=False)
+class TrackedObject:
+    """One node of a TensorFlow object graph (SavedModel, TF checkpoint).
+
+    ``children`` are ``(local name, node)`` pairs in the file's order; one node can appear
+    under several names (``layer-1`` and ``layer_with_weights-0``). A variable holds its
+    value in ``array``. ``name``/``class_name`` come from ``keras_metadata.pb`` when present.
+    """
+
+    node_id: int
+    children: list[tuple[str, TrackedObject]] = field(default_factory=list)
+    array: StoredArray | None = None
+    name: str | None = None
+    class_name: str | None = None
+
+    def child(self, local_name: str) -> TrackedObject | None:
+        return next((node for name, node in self.children if name == local_name), None)
+
+
+@dataclass
+class ObjectStorage:
+    """TensorFlow object-graph layout: layers are nodes reached from ``root`` by attribute names
+    (``layer-3``, ``forward_layer``, ``cell``, ``kernel``), not by layer names."""
+
+    root: TrackedObject
+    arrays: list[StoredArray] = field(default_factory=list)  # every model variable (not optimizer state)
+
+
+Storage = LegacyStorage | VarsStorage | ObjectStorage
 
 
 @dataclass
