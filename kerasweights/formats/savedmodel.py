@@ -157,9 +157,10 @@ def _name_nodes(storage: ObjectStorage, nodes: list[Any], limits: Limits) -> Non
 
 
 def untuple(value: Any) -> Any:
-    """tf.keras writes tuples in SavedModel metadata as ``{"class_name": "__tuple__", "items": [...]}``."""
+    """SavedModel metadata writes tuples and TensorShapes as ``{"class_name": "__tuple__", "items": [...]}``
+    (``"TensorShape"``); the ``.h5`` config of the same model has plain lists."""
     if isinstance(value, dict):
-        if value.get("class_name") == "__tuple__" and isinstance(value.get("items"), list):
+        if value.get("class_name") in ("__tuple__", "TensorShape") and isinstance(value.get("items"), list):
             return [untuple(v) for v in value["items"]]
         return {k: untuple(v) for k, v in value.items()}
     if isinstance(value, list):
