@@ -131,8 +131,15 @@ def test_checkpoint_without_config_infers_layers():
         assert all(layer.inferred for layer in m.walk())
         assert any("inferred" in note for note in m.notes)
         assert [l.class_name for l in m.layers] == [
-            "Embedding", "LSTM", "Bidirectional", "TimeDistributed", "Model", "Conv1D",
-            "LayerNormalization", "MultiHeadAttention", "Dense",
+            "Embedding",
+            "LSTM",
+            "Bidirectional",
+            "TimeDistributed",
+            "Model",
+            "Conv1D",
+            "LayerNormalization",
+            "MultiHeadAttention",
+            "Dense",
         ]
         assert m.layer("layer_with_weights-1").matrix("kernel_i").shape == (4, 5)
 
@@ -149,7 +156,9 @@ def test_checkpoint_folder_reads_the_latest_save_with_optimizer_state():
         assert all(w.key.split("/")[0] != "optimizer" for w in m.weights())
     # the first save, named explicitly, holds the untrained weights and no optimizer
     with kerasweights.open(TF / "compiled_ckpt" / "initial", config=TF / "compiled.json") as m:
-        np.testing.assert_array_equal(m.layer("enc_gru").weight("kernel").read(), truth_arrays("rnn_seq", "tfk")["_weights/enc_gru/0"])
+        np.testing.assert_array_equal(
+            m.layer("enc_gru").weight("kernel").read(), truth_arrays("rnn_seq", "tfk")["_weights/enc_gru/0"]
+        )
         assert m.optimizer_bytes == 0
 
 

@@ -34,6 +34,13 @@ def test_works_with_frameworks_unimportable():
                 for matrix in model.matrices().values():
                     matrix.read()
         assert main(["summary", {str(FIXTURES / "tfk" / "functional.h5")!r}]) == 0
+        tf = {str(FIXTURES / "tf")!r}
+        for path, config in ((tf + "/functional_savedmodel", None), (tf + "/rnn_seq_ckpt", tf + "/rnn_seq.json"),
+                             (tf + "/functional_tfjs_uint8", None), (tf + "/misc_savedmodel/saved_model.pb", None)):
+            with kerasweights.open(path, config) as model:
+                assert model.total_params > 0
+                for matrix in model.matrices().values():
+                    matrix.read()
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in {FRAMEWORKS!r})
         assert not loaded, loaded
         print("ok")

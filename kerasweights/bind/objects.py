@@ -86,7 +86,9 @@ def infer_objects(root: Layer, storage: ObjectStorage, major: int) -> None:
         for i, child in sorted((int(m.group(1)), c) for local, c in node.children if (m := _LAYER.match(local))):
             if id(child) not in seen:
                 seen.add(id(child))
-                alias = next((local for local, c in node.children if c is child and _WITH_WEIGHTS.match(local)), f"layer-{i}")
+                alias = next(
+                    (local for local, c in node.children if c is child and _WITH_WEIGHTS.match(local)), f"layer-{i}"
+                )
                 out.append((alias, child))
         if not out:  # some writers track only layer_with_weights-<k>
             out = [(local, c) for local, c in node.children if _WITH_WEIGHTS.match(local)]
@@ -100,30 +102,61 @@ def infer_objects(root: Layer, storage: ObjectStorage, major: int) -> None:
             if not arrays:
                 continue
             if layer_children(child):
-                sub = Layer(path=path, name=name, class_name=child.class_name or "Model", config={"name": name}, kind="model", inferred=True)
+                sub = Layer(
+                    path=path,
+                    name=name,
+                    class_name=child.class_name or "Model",
+                    config={"name": name},
+                    kind="model",
+                    inferred=True,
+                )
                 build(sub, child)
                 container.children.append(sub)
             elif child.child("forward_layer") is not None and child.child("backward_layer") is not None:
-                sub = Layer(path=path, name=name, class_name="Bidirectional", config={"name": name}, kind="wrapper", inferred=True)
+                sub = Layer(
+                    path=path,
+                    name=name,
+                    class_name="Bidirectional",
+                    config={"name": name},
+                    kind="wrapper",
+                    inferred=True,
+                )
                 for half in ("forward_layer", "backward_layer"):
                     half_node = child.child(half)
                     assert half_node is not None
                     half_name = half_node.name or half
-                    sub.children.append(make_inferred(f"{path}/{half_name}", half_name, variables_below(half_node), major, recurrent=True))
+                    sub.children.append(
+                        make_inferred(
+                            f"{path}/{half_name}", half_name, variables_below(half_node), major, recurrent=True
+                        )
+                    )
                 container.children.append(sub)
             elif child.child("layer") is not None and child.child("cell") is None:
                 inner = child.child("layer")
                 assert inner is not None
-                sub = Layer(path=path, name=name, class_name=child.class_name or "TimeDistributed", config={"name": name}, kind="wrapper", inferred=True)
+                sub = Layer(
+                    path=path,
+                    name=name,
+                    class_name=child.class_name or "TimeDistributed",
+                    config={"name": name},
+                    kind="wrapper",
+                    inferred=True,
+                )
                 inner_name = inner.name or "layer"
-                sub.children.append(make_inferred(f"{path}/{inner_name}", inner_name, variables_below(inner), major, inner.class_name))
+                sub.children.append(
+                    make_inferred(f"{path}/{inner_name}", inner_name, variables_below(inner), major, inner.class_name)
+                )
                 container.children.append(sub)
             else:
                 class_name = child.class_name
                 if class_name is None and child.child("_query_dense") is not None:
                     class_name = "MultiHeadAttention"
                 recurrent = child.child("cell") is not None
-                if class_name is not None and layouts.rule_for(class_name) is None and class_name not in layouts.RECURRENT_CLASSES:
+                if (
+                    class_name is not None
+                    and layouts.rule_for(class_name) is None
+                    and class_name not in layouts.RECURRENT_CLASSES
+                ):
                     class_name = None if not child.name else class_name
                 container.children.append(make_inferred(path, name, arrays, major, class_name, recurrent=recurrent))
 

@@ -27,7 +27,7 @@ import h5py
 from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFileError, UnsupportedFormatError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
-from . import _hdf5, _zip, keras_v3, legacy_h5, savedmodel, tfjs
+from . import _hdf5, _zip, keras_v3, legacy_h5, savedmodel, tensor_bundle, tfjs
 from ._h5guard import HDF5_SIGNATURE
 from ._hdf5 import attr_str, links_outside, open_h5
 from ._hdf5 import get as h5_get
@@ -211,7 +211,9 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         elif tfjs.is_tfjs(document) and path is not None:
             tfjs.read_tfjs(path, document, raw, limits)
         elif tfjs.is_tfjs(document):
-            raise UnsupportedFormatError("a TensorFlow.js model.json needs its weight shards: pass its path, not a stream")
+            raise UnsupportedFormatError(
+                "a TensorFlow.js model.json needs its weight shards: pass its path, not a stream"
+            )
         elif isinstance(document, dict) and "class_name" in document:
             raise UnsupportedFormatError(
                 "this is a model config (JSON) without weights: give it to a weights file with --config "
@@ -252,9 +254,11 @@ def _read_small(path: Path, limits: Limits) -> bytes:
 def _read_tf_file(file: IO[bytes], path: Path | None, size: int, raw: RawModel, limits: Limits) -> None:
     """A tensor bundle index (by its table footer) or a SavedModel's protocol buffers (by parsing)."""
     file.seek(max(size - 8, 0))
-    if size >= 48 and file.read(8) == savedmodel.TABLE_MAGIC:
+    if size >= 48 and file.read(8) == tensor_bundle.TABLE_MAGIC:
         if path is None:
-            raise UnsupportedFormatError("a TensorFlow checkpoint index needs its data files: pass its path, not a stream")
+            raise UnsupportedFormatError(
+                "a TensorFlow checkpoint index needs its data files: pass its path, not a stream"
+            )
         name = path.name.removesuffix(".index")
         savedmodel.read_checkpoint(path.parent, name, raw, limits)
         return

@@ -48,7 +48,11 @@ _MESSAGES: dict[str, list[tuple[str, int, str, bool]]] = {
         ("slices", 7, "TensorSliceProto", True),
     ],
     "ObjectReference": [("node_id", 1, "int32", False), ("local_name", 2, "string", False)],
-    "SerializedTensor": [("name", 1, "string", False), ("full_name", 2, "string", False), ("checkpoint_key", 3, "string", False)],
+    "SerializedTensor": [
+        ("name", 1, "string", False),
+        ("full_name", 2, "string", False),
+        ("checkpoint_key", 3, "string", False),
+    ],
     "SlotVariableReference": [
         ("original_variable_node_id", 1, "int32", False),
         ("slot_name", 2, "string", False),
@@ -91,7 +95,7 @@ def _build() -> dict[str, Any]:
             field = msg.field.add(name=field_name, number=number)
             field.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
             if kind in _TYPES:
-                field.type = _TYPES[kind]  # type: ignore[assignment]
+                field.type = _TYPES[kind]
             else:
                 field.type = _F.TYPE_MESSAGE
                 field.type_name = f".{_PACKAGE}.{kind}"

@@ -24,7 +24,7 @@ from . import _protobuf
 from ._json import load_json
 from ._paths import inside, read_small
 from ._raw import ObjectStorage, RawModel
-from .tensor_bundle import TABLE_MAGIC, TensorBundle
+from .tensor_bundle import TensorBundle
 from .tf_objects import read_objects
 
 SAVED_MODEL = "saved_model.pb"
@@ -50,7 +50,11 @@ def protobuf_kind(data: bytes, limits: Limits) -> str | None:
         return None
     try:
         meta = _protobuf.parse(_protobuf.SavedMetadata, data, "file", limits.max_protobuf_bytes)
-        if meta.nodes and meta.nodes[0].node_path.startswith("root") and meta.nodes[0].identifier.startswith("_tf_keras"):
+        if (
+            meta.nodes
+            and meta.nodes[0].node_path.startswith("root")
+            and meta.nodes[0].identifier.startswith("_tf_keras")
+        ):
             return "keras_metadata"
     except (CorruptFileError, UnicodeDecodeError):
         pass
@@ -72,18 +76,6 @@ def index_prefix(path: Path) -> Path | None:
     return None
 
 
-def has_table_footer(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, 2)
-            if size < 48:
-                return False
-            f.seek(size - 8)
-            return f.read(8) == TABLE_MAGIC
-    except OSError:
-        return False
-
-
 # -- SavedModel -----------------------------------------------------------------------------------
 
 
@@ -96,12 +88,17 @@ def read_savedmodel(folder: Path, raw: RawModel, limits: Limits) -> None:
     if meta_path.is_file():
         inside(folder, KERAS_METADATA, "metadata file")
         metadata = _protobuf.parse(
-            _protobuf.SavedMetadata, read_small(meta_path, KERAS_METADATA, limits.max_protobuf_bytes), KERAS_METADATA, limits.max_protobuf_bytes
+            _protobuf.SavedMetadata,
+            read_small(meta_path, KERAS_METADATA, limits.max_protobuf_bytes),
+            KERAS_METADATA,
+            limits.max_protobuf_bytes,
         )
         nodes = list(metadata.nodes)
         _apply_root(raw, nodes, limits)
     else:
-        raw.notes.append(f"the SavedModel has no {KERAS_METADATA} (not written by tf.keras): layers are inferred from its object graph")
+        raw.notes.append(
+            f"the SavedModel has no {KERAS_METADATA} (not written by tf.keras): layers are inferred from its object graph"
+        )
     variables = inside(folder, "variables", "variables folder")
     if not (variables / "variables.index").is_file():
         raise CorruptFileError("SavedModel has no variables/variables.index")
@@ -126,7 +123,9 @@ def _apply_root(raw: RawModel, nodes: list[Any], limits: Limits) -> None:
     if isinstance(class_name, str) and isinstance(config, dict) and (class_name in MODEL_CLASSES or "layers" in config):
         raw.config = {"class_name": class_name, "config": config}
     else:  # a subclassed model: its config does not list its layers; the object graph does
-        raw.notes.append(f"the model is a {class_name}, not Sequential or Functional: its layers are inferred from the object graph")
+        raw.notes.append(
+            f"the model is a {class_name}, not Sequential or Functional: its layers are inferred from the object graph"
+        )
     if isinstance(document.get("training_config"), dict):
         raw.training_config = document["training_config"]
     version = document.get("keras_version")
@@ -239,7 +238,9 @@ _STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s
 
 def latest_checkpoint(folder: Path, limits: Limits) -> str:
     """The prefix named by a folder's ``checkpoint`` file (the last save, whatever its name)."""
-    text = read_small(folder / CHECKPOINT_STATE, CHECKPOINT_STATE, limits.max_json_bytes).decode("utf-8", errors="replace")
+    text = read_small(folder / CHECKPOINT_STATE, CHECKPOINT_STATE, limits.max_json_bytes).decode(
+        "utf-8", errors="replace"
+    )
     match = _STATE_LINE.search(text)
     if match is None:
         raise CorruptFileError(f"{CHECKPOINT_STATE} file names no model_checkpoint_path")
@@ -266,6 +267,8 @@ def read_checkpoint(folder: Path, prefix: str, raw: RawModel, limits: Limits, na
     storage, raw.optimizer_bytes = read_objects(bundle, limits)
     raw.storage = storage
     if named_by_state:
-        raw.notes.append(f"read the checkpoint {prefix!r}, the latest one named by the folder's {CHECKPOINT_STATE} file")
+        raw.notes.append(
+            f"read the checkpoint {prefix!r}, the latest one named by the folder's {CHECKPOINT_STATE} file"
+        )
     if storage.arrays and not any(a.key.endswith("/.ATTRIBUTES/VARIABLE_VALUE") for a in storage.arrays):
         raise UnsupportedFormatError("the checkpoint's object graph holds no variables")

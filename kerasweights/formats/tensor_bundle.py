@@ -14,7 +14,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -30,8 +30,21 @@ OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 # tensorflow/core/framework/types.proto: DataType -> numpy dtype
 DTYPES = {
-    1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 9: "int64", 10: "bool",
-    14: "bfloat16", 17: "uint16", 19: "float16", 22: "uint32", 23: "uint64", 8: "complex64", 18: "complex128",
+    1: "float32",
+    2: "float64",
+    3: "int32",
+    4: "uint8",
+    5: "int16",
+    6: "int8",
+    9: "int64",
+    10: "bool",
+    14: "bfloat16",
+    17: "uint16",
+    19: "float16",
+    22: "uint32",
+    23: "uint64",
+    8: "complex64",
+    18: "complex128",
 }
 DT_STRING = 7
 
@@ -95,7 +108,9 @@ class _Table:
         if _crc32c.value(bytes(self.data[offset : offset + size + 1])) != _crc32c.unmask(stored):
             raise CorruptFileError(f"{self.what}: block at {offset} fails its CRC32C check (damaged file)")
         if kind != 0:
-            raise UnsupportedFormatError(f"{self.what}: block at {offset} is compressed (type {kind}); only uncompressed tables are read")
+            raise UnsupportedFormatError(
+                f"{self.what}: block at {offset} is compressed (type {kind}); only uncompressed tables are read"
+            )
         return block
 
     def _entries(self, block: memoryview) -> list[tuple[bytes, memoryview]]:
@@ -144,21 +159,33 @@ class TensorBundle:
         self.entries: dict[str, Entry] = {}
         for key_bytes, value in _Table(data, what).items():
             if not key_bytes:
-                header = _protobuf.parse(_protobuf.BundleHeaderProto, bytes(value), f"{what} header", limits.max_protobuf_bytes)
+                header = _protobuf.parse(
+                    _protobuf.BundleHeaderProto, bytes(value), f"{what} header", limits.max_protobuf_bytes
+                )
                 continue
             key = key_bytes.decode("utf-8", errors="replace")
-            proto = _protobuf.parse(_protobuf.BundleEntryProto, bytes(value), f"{what} entry {key!r}", limits.max_protobuf_bytes)
+            proto = _protobuf.parse(
+                _protobuf.BundleEntryProto, bytes(value), f"{what} entry {key!r}", limits.max_protobuf_bytes
+            )
             shape = tuple(int(d.size) for d in proto.shape.dim)
             if any(n < 0 for n in shape) or proto.offset < 0 or proto.size < 0:
                 raise CorruptFileError(f"{what}: entry {key!r} has a negative size, offset or dimension")
-            self.entries[key] = Entry(key, int(proto.dtype), shape, int(proto.shard_id), int(proto.offset),
-                                      int(proto.size), int(proto.crc32c), len(proto.slices) > 0)
+            self.entries[key] = Entry(
+                key,
+                int(proto.dtype),
+                shape,
+                int(proto.shard_id),
+                int(proto.offset),
+                int(proto.size),
+                int(proto.crc32c),
+                len(proto.slices) > 0,
+            )
         if header is None:
             raise CorruptFileError(f"{what} has no bundle header")
         self.num_shards = int(header.num_shards)
         if not 1 <= self.num_shards <= 100_000:
             raise CorruptFileError(f"{what}: header declares {self.num_shards} data shards")
-        self.byteorder = ">" if header.endianness == 1 else "<"
+        self.byteorder: Literal["<", ">"] = ">" if header.endianness == 1 else "<"
         for entry in self.entries.values():
             if not 0 <= entry.shard_id < self.num_shards:
                 raise CorruptFileError(f"{what}: entry {entry.key!r} is in shard {entry.shard_id} of {self.num_shards}")
@@ -194,7 +221,9 @@ class TensorBundle:
 
     def _bytes(self, entry: Entry, check: bool = True) -> bytes:
         if entry.size > self.limits.max_array_bytes:
-            raise LimitExceededError(f"tensor {entry.key!r} is {entry.size:,} bytes, over the limit of {self.limits.max_array_bytes:,}")
+            raise LimitExceededError(
+                f"tensor {entry.key!r} is {entry.size:,} bytes, over the limit of {self.limits.max_array_bytes:,}"
+            )
         name = self.shard_name(entry.shard_id)
         with self._lock:
             f = self._files.get(entry.shard_id)
@@ -231,17 +260,23 @@ class TensorBundle:
     def dtype_name(self, entry: Entry) -> str:
         name = DTYPES.get(entry.dtype)
         if name is None:
-            raise UnsupportedFormatError(f"tensor {entry.key!r} has TensorFlow dtype {entry.dtype}, not a numeric type kerasweights reads")
+            raise UnsupportedFormatError(
+                f"tensor {entry.key!r} has TensorFlow dtype {entry.dtype}, not a numeric type kerasweights reads"
+            )
         return name
 
     def stored_array(self, entry: Entry, stored_name: str) -> StoredArray:
         dtype = self.dtype_name(entry)
         if entry.sliced:
-            raise UnsupportedFormatError(f"tensor {entry.key!r} is saved as partitioned slices, which kerasweights does not read")
+            raise UnsupportedFormatError(
+                f"tensor {entry.key!r} is saved as partitioned slices, which kerasweights does not read"
+            )
         itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
         expected = int(np.prod(entry.shape, dtype=np.int64)) * itemsize
         if expected != entry.size:
-            raise CorruptFileError(f"tensor {entry.key!r} of shape {entry.shape} ({dtype}) should take {expected:,} bytes, the index says {entry.size:,}")
+            raise CorruptFileError(
+                f"tensor {entry.key!r} of shape {entry.shape} ({dtype}) should take {expected:,} bytes, the index says {entry.size:,}"
+            )
 
         def read(index: Index) -> np.ndarray:
             data = self._bytes(entry)
@@ -254,4 +289,3 @@ class TensorBundle:
             return array[(*index, Ellipsis)] if index else array
 
         return StoredArray(key=entry.key, stored_name=stored_name, shape=entry.shape, dtype=dtype, _reader=read)
-

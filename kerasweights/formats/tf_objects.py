@@ -18,12 +18,25 @@ from .tensor_bundle import OBJECT_GRAPH_KEY, TensorBundle
 
 # Children that are views or bookkeeping, not where a layer keeps its variables: lists of
 # the same variables (SavedModel), metrics, traced functions, and the optimizer (counted apart).
-NOT_LAYER_STATE = frozenset({
-    "variables", "trainable_variables", "non_trainable_variables", "regularization_losses", "keras_api",
-    "signatures", "_default_save_signature", "__call__", "call_and_return_all_conditional_losses",
-    "call_and_return_conditional_losses", "optimizer", "save_counter", "_trainable_weights",
-    "_non_trainable_weights", "_self_tracked_trackables",
-})
+NOT_LAYER_STATE = frozenset(
+    {
+        "variables",
+        "trainable_variables",
+        "non_trainable_variables",
+        "regularization_losses",
+        "keras_api",
+        "signatures",
+        "_default_save_signature",
+        "__call__",
+        "call_and_return_all_conditional_losses",
+        "call_and_return_conditional_losses",
+        "optimizer",
+        "save_counter",
+        "_trainable_weights",
+        "_non_trainable_weights",
+        "_self_tracked_trackables",
+    }
+)
 VARIABLE_VALUE = "VARIABLE_VALUE"
 
 
@@ -55,9 +68,13 @@ def read_objects(bundle: TensorBundle, limits: Limits) -> tuple[ObjectStorage, i
                 continue
             entry = bundle.entries.get(attribute.checkpoint_key)
             if entry is None:
-                raise CorruptFileError(f"checkpoint object graph names {attribute.checkpoint_key!r}, which the index lacks")
+                raise CorruptFileError(
+                    f"checkpoint object graph names {attribute.checkpoint_key!r}, which the index lacks"
+                )
             nodes[i].array = bundle.stored_array(entry, paths.get(i, attribute.checkpoint_key))
-    optimizer_nodes = _reachable([n for n in (nodes[0].child("optimizer"),) if n is not None] + [nodes[s] for s in slots])
+    optimizer_nodes = _reachable(
+        [n for n in (nodes[0].child("optimizer"),) if n is not None] + [nodes[s] for s in slots]
+    )
     model_nodes = _reachable([nodes[0]], skip=NOT_LAYER_STATE)
     arrays = [n.array for n in model_nodes if n.array is not None and id(n) not in {id(o) for o in optimizer_nodes}]
     optimizer_bytes = sum(n.array.nbytes for n in optimizer_nodes if n.array is not None)
@@ -96,4 +113,3 @@ def _paths(root: TrackedObject) -> dict[int, str]:
 def variables_below(node: TrackedObject) -> list[StoredArray]:
     """Every variable under a layer's node in the order its attributes were tracked (creation order)."""
     return [n.array for n in _reachable([node], skip=NOT_LAYER_STATE) if n.array is not None]
-

@@ -24,8 +24,15 @@ from ..store import Index, StoredArray
 from ._paths import inside
 from ._raw import LegacyStorage, RawModel
 
-_DTYPES = {"float32": "float32", "int32": "int32", "bool": "bool", "uint8": "uint8", "uint16": "uint16",
-           "float16": "float16", "complex64": "complex64"}
+_DTYPES = {
+    "float32": "float32",
+    "int32": "int32",
+    "bool": "bool",
+    "uint8": "uint8",
+    "uint16": "uint16",
+    "float16": "float16",
+    "complex64": "complex64",
+}
 QUANTIZED = ("uint8", "uint16", "float16")
 
 
@@ -84,7 +91,11 @@ def read_tfjs(path: Path, document: dict[str, Any], raw: RawModel, limits: Limit
     arrays: list[StoredArray] = []
     quantized: set[str] = set()
     for g, group_doc in enumerate(manifest):
-        if not isinstance(group_doc, dict) or not isinstance(group_doc.get("paths"), list) or not isinstance(group_doc.get("weights"), list):
+        if (
+            not isinstance(group_doc, dict)
+            or not isinstance(group_doc.get("paths"), list)
+            or not isinstance(group_doc.get("weights"), list)
+        ):
             raise ConfigError(f"model.json weightsManifest group {g} needs lists 'paths' and 'weights'")
         group = _open_group(folder, group_doc["paths"], raw)
         offset = 0
@@ -121,7 +132,9 @@ def _open_group(folder: Path, paths: list[Any], raw: RawModel) -> _Group:
     return _Group(files, sizes)
 
 
-def _weight(spec: Any, g: int, w: int, group: _Group, offset: int, limits: Limits) -> tuple[StoredArray, int, str | None]:
+def _weight(
+    spec: Any, g: int, w: int, group: _Group, offset: int, limits: Limits
+) -> tuple[StoredArray, int, str | None]:
     where = f"weightsManifest group {g} weight {w}"
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ConfigError(f"model.json {where} has no name")
@@ -138,16 +151,21 @@ def _weight(spec: Any, g: int, w: int, group: _Group, offset: int, limits: Limit
         stored = quant["dtype"]
         dtype = quant.get("original_dtype", dtype)
     if stored not in _DTYPES or dtype not in _DTYPES:
-        raise UnsupportedFormatError(f"model.json weight {name!r} has dtype {dtype!r}, which kerasweights does not read")
+        raise UnsupportedFormatError(
+            f"model.json weight {name!r} has dtype {dtype!r}, which kerasweights does not read"
+        )
     count = math.prod(shape)
     nbytes = count * np.dtype(_DTYPES[stored]).itemsize
     if nbytes > limits.max_array_bytes or count * np.dtype(_DTYPES[dtype]).itemsize > limits.max_array_bytes:
-        raise LimitExceededError(f"model.json weight {name!r} declares {nbytes:,} bytes, over the limit of {limits.max_array_bytes:,}")
+        raise LimitExceededError(
+            f"model.json weight {name!r} declares {nbytes:,} bytes, over the limit of {limits.max_array_bytes:,}"
+        )
     scale = minimum = 0.0
     if quant is not None and stored != "float16":
-        scale, minimum = quant.get("scale"), quant.get("min")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (scale, minimum)):
+        given = (quant.get("scale"), quant.get("min"))
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in given):
             raise ConfigError(f"model.json weight {name!r} is quantized without a finite scale and min")
+        scale, minimum = float(given[0]), float(given[1])  # type: ignore[arg-type]
 
     def read(index: Index) -> np.ndarray:
         data = group.read(offset, nbytes)
@@ -162,7 +180,9 @@ def _weight(spec: Any, g: int, w: int, group: _Group, offset: int, limits: Limit
             values = values.astype(values.dtype.newbyteorder("="), copy=False)
         return values[(*index, Ellipsis)] if index else values
 
-    array = StoredArray(key=f"group{g + 1}/{name}", stored_name=name, shape=tuple(shape), dtype=_DTYPES[dtype], _reader=read)
+    array = StoredArray(
+        key=f"group{g + 1}/{name}", stored_name=name, shape=tuple(shape), dtype=_DTYPES[dtype], _reader=read
+    )
     return array, nbytes, stored if quant is not None else None
 
 
@@ -171,7 +191,7 @@ def _layer_entries(config: dict[str, Any]) -> list[Any]:
     if isinstance(inner, list):  # Keras <= 2.2.2 Sequential
         return inner
     if isinstance(inner, dict) and isinstance(inner.get("layers"), list):
-        return inner["layers"]
+        return list(inner["layers"])
     return []
 
 
