@@ -268,7 +268,7 @@ def _read_tf_file(file: IO[bytes], path: Path | None, size: int, raw: RawModel, 
         if kind is not None:
             savedmodel.read_savedmodel(path.parent, raw, limits)
             return
-    raise UnsupportedFormatError("not a Keras model file (neither HDF5, zip archive, JSON nor a TensorFlow format)")
+    raise UnsupportedFormatError("not a Keras model file (neither HDF5, zip archive nor JSON)")
 
 
 def _read_hdf5(h5: h5py.File, raw: RawModel, limits: Limits) -> None:
