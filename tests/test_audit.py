@@ -778,6 +778,7 @@ def test_checks_registry_is_stable() -> None:
         "unreadable",
         "lambda-layer",
         "unsafe-config",
+        "graph-op",
         "pickled-weights",
         "pickle-member",
         "member-path",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -197,9 +198,9 @@ def test_summary_reads_no_tensor_bytes_and_one_weight_reads_its_own(monkeypatch)
     reads: list[str] = []
     original = tensor_bundle.TensorBundle._bytes
 
-    def counting(self, entry, check=True):
+    def counting(self, entry, *args, **kwargs):
         reads.append(entry.key)
-        return original(self, entry, check)
+        return original(self, entry, *args, **kwargs)
 
     monkeypatch.setattr(tensor_bundle.TensorBundle, "_bytes", counting)
     with kerasweights.open(TF / "functional_savedmodel") as m:
@@ -228,3 +229,16 @@ def test_summary_command_lists_the_savedmodel(capsys):
     assert main(["summary", str(TF / "rnn_seq_savedmodel")]) == 0
     out = capsys.readouterr().out
     assert "tf-savedmodel" in out and "enc_gru" in out and "Total params: 485" in out
+
+
+def test_audit_walk_takes_each_tf_model_folder_as_one_model(tmp_path):
+    from kerasweights.audit.discovery import iter_model_files
+
+    for name in ("rnn_seq_savedmodel", "rnn_seq_tfjs", "compiled_ckpt"):
+        shutil.copytree(TF / name, tmp_path / name)
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for name in ("ckpt.index", "ckpt.data-00000-of-00001"):
+        shutil.copy(TF / "rnn_seq_ckpt" / name, loose / name)
+    found = [Path(p).relative_to(tmp_path).as_posix() for p in iter_model_files([tmp_path])]
+    assert found == ["compiled_ckpt", "loose/ckpt.index", "rnn_seq_savedmodel", "rnn_seq_tfjs"]

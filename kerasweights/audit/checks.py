@@ -26,6 +26,7 @@ CHECKS: dict[str, Check] = {
         Check("unreadable", "error", "not a Keras model file, or truncated or corrupt"),
         Check("lambda-layer", "error", "a Lambda layer anywhere in the model, with or without Python bytecode"),
         Check("unsafe-config", "error", "config entries that make Keras import, call or read outside code or files"),
+        Check("graph-op", "error", "SavedModel graph ops that read or write files or run Python (PrintV2: warning)"),
         Check("pickled-weights", "error", "a .keras archive whose weights are a pickled model.weights.npz"),
         Check("pickle-member", "error", "an archive member that is a pickle, with the globals it imports"),
         Check("member-path", "error", "an archive member whose name is absolute, climbs out (..) or is a link"),

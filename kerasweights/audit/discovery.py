@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import KerasWeightsError
-from ..formats import hdf5_superblock, load_json, open_h5, remote
+from ..formats import TABLE_MAGIC, hdf5_superblock, load_json, open_h5, remote
 from ..limits import DEFAULT_LIMITS, Limits
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".weights.json")  # .weights.h5 ends in .h5
@@ -46,9 +46,23 @@ def iter_model_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
 
 
 def _is_keras_dir(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "config.json")) and any(
+    """A folder that is one model: ``save(zipped=False)``, a SavedModel, a TF.js model or a checkpoint folder."""
+    if os.path.isfile(os.path.join(path, "config.json")) and any(
         os.path.exists(os.path.join(path, m)) for m in ("model.weights.h5", "variables.h5", NPZ_MEMBER)
-    )
+    ):
+        return True
+    if any(os.path.isfile(os.path.join(path, m)) for m in ("saved_model.pb", "keras_metadata.pb", "checkpoint")):
+        return True
+    return _is_tfjs_json(os.path.join(path, "model.json"))
+
+
+def _is_tfjs_json(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_CONFIG_HEAD * 16)
+    except OSError:
+        return False
+    return b'"weightsManifest"' in head or (b'"modelTopology"' in head and b'"layers-model"' in head)
 
 
 def _walk(root: str) -> Iterator[str]:
@@ -80,8 +94,20 @@ def _looks_like_model(path: str) -> bool:
             if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
                 with zipfile.ZipFile(f) as archive:
                     return "config.json" in archive.namelist()
-            return hdf5_superblock(f) is not None
+            if hdf5_superblock(f) is not None:
+                return True
     except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return False
+    return path.endswith(".index") and _ends_with_table_magic(path)  # a TF checkpoint index
+
+
+def _ends_with_table_magic(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(size - 8, 0))
+            return size >= 48 and f.read(8) == TABLE_MAGIC
+    except OSError:
         return False
 
 

@@ -9,7 +9,18 @@ from typing import IO, Any, cast
 
 import h5py
 
-from ..formats import ZipArchive, attr_str, h5_get, legacy_h5, links_outside, load_json, open_h5, remote, sniff
+from ..formats import (
+    ZipArchive,
+    attr_str,
+    h5_get,
+    legacy_h5,
+    links_outside,
+    load_json,
+    open_h5,
+    remote,
+    savedmodel,
+    sniff,
+)
 from ..limits import Limits
 
 
@@ -62,6 +73,10 @@ def _salvage_zip(handle: Any, limits: Limits) -> Facts:
 
 
 def _salvage_dir(path: Path, limits: Limits) -> Facts:
+    if savedmodel.is_savedmodel_dir(path):  # its Keras config, when only the variables are broken
+        facts = Facts(format="tf-savedmodel", members=sorted(p.name for p in path.iterdir()))
+        facts.config, facts.training_config, facts.keras_version = savedmodel.keras_config(path, limits)
+        return facts
     facts = Facts(format="keras-dir", members=sorted(p.name for p in path.iterdir()))
     for name in ("config.json", "metadata.json"):
         if (path / name).is_file():

@@ -17,7 +17,7 @@ from ..errors import KerasWeightsError, LayoutError, UnsafeContentError
 from ..formats import load_json, remote
 from ..limits import DEFAULT_LIMITS, Limits
 from ..model import Model
-from . import config_checks, discovery, members, numeric
+from . import config_checks, discovery, graph_ops, members, numeric
 from .checks import CHECKS, FileReport, enabled_codes
 from .discovery import NPZ_MEMBER
 from .finding import Finding, severity_rank
@@ -62,6 +62,8 @@ def audit_file(
         )
         salvaged = salvage(source, limits)
         findings = _fact_findings(salvaged, codes, source, limits) if salvaged else []
+        if "graph-op" in codes and not remote.is_url(source) and (not salvaged or salvaged.format != "tf-savedmodel"):
+            findings += _guarded("graph-op", lambda: graph_ops.graph_op_findings(source, limits))
         explained = isinstance(exc, UnsafeContentError) and any(
             f.code in ("pickled-weights", "external-link") for f in findings
         )
@@ -155,6 +157,8 @@ def _fact_findings(
     out: list[Finding] = []
     if codes & members.MEMBER_CODES:
         out += _guarded("archive members", lambda: members.member_findings(source, facts.format, limits))
+    if "graph-op" in codes and facts.format == "tf-savedmodel":
+        out += _guarded("graph-op", lambda: graph_ops.graph_op_findings(source, limits))
     if NPZ_MEMBER in facts.members:
         out.append(
             Finding(

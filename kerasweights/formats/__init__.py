@@ -34,8 +34,10 @@ from ._hdf5 import get as h5_get
 from ._json import load_json
 from ._raw import LegacyStorage, ObjectStorage, RawModel, Storage, TrackedObject, VarsStorage
 from ._zip import ZipArchive
+from .tensor_bundle import TABLE_MAGIC
 
 __all__ = [
+    "TABLE_MAGIC",
     "LegacyStorage",
     "ObjectStorage",
     "RawModel",

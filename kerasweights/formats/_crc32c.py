@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 _MASK_DELTA = 0xA282EAD8
 
@@ -28,15 +29,19 @@ def _python_crc32c(data: bytes) -> int:
 
 _TABLE = _table()
 
-value: Callable[[bytes], int]
-try:
-    import google_crc32c
 
-    def value(data: bytes) -> int:
-        return int(google_crc32c.value(data))
+@cache
+def _implementation() -> Callable[[bytes], int]:
+    try:  # imported on first use, not with kerasweights
+        import google_crc32c
+    except ImportError:  # pragma: no cover - google-crc32c is a dependency; kept for odd platforms
+        return _python_crc32c
+    return lambda data: int(google_crc32c.value(data))
 
-except ImportError:  # pragma: no cover - google-crc32c is a dependency; kept for odd platforms
-    value = _python_crc32c
+
+def value(data: bytes) -> int:
+    """CRC32C of ``data`` (google-crc32c's C code when installed)."""
+    return _implementation()(data)
 
 
 def unmask(masked: int) -> int:

@@ -11,21 +11,12 @@ is a number we can report, not a parse failure.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
-
-from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 
 from ..errors import CorruptFileError, LimitExceededError
 
-_F = descriptor_pb2.FieldDescriptorProto
-_TYPES = {
-    "int32": _F.TYPE_INT32,
-    "int64": _F.TYPE_INT64,
-    "fixed32": _F.TYPE_FIXED32,
-    "bool": _F.TYPE_BOOL,
-    "string": _F.TYPE_STRING,
-    "bytes": _F.TYPE_BYTES,
-}
+# (google.protobuf is imported on first use: `import kerasweights` stays as cheap as numpy + h5py)
 
 # message name -> [(field name, number, type or message name, repeated)]
 _MESSAGES: dict[str, list[tuple[str, int, str, bool]]] = {
@@ -87,7 +78,19 @@ _MESSAGES: dict[str, list[tuple[str, int, str, bool]]] = {
 _PACKAGE = "kerasweights.tf"
 
 
-def _build() -> dict[str, Any]:
+@cache
+def _classes() -> dict[str, Any]:
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    _F = descriptor_pb2.FieldDescriptorProto
+    _TYPES = {
+        "int32": _F.TYPE_INT32,
+        "int64": _F.TYPE_INT64,
+        "fixed32": _F.TYPE_FIXED32,
+        "bool": _F.TYPE_BOOL,
+        "string": _F.TYPE_STRING,
+        "bytes": _F.TYPE_BYTES,
+    }
     proto = descriptor_pb2.FileDescriptorProto(name="kerasweights/tf.proto", package=_PACKAGE, syntax="proto3")
     for name, fields in _MESSAGES.items():
         msg = proto.message_type.add(name=name)
@@ -105,17 +108,17 @@ def _build() -> dict[str, Any]:
     return {name: message_factory.GetMessageClass(found.message_types_by_name[name]) for name in _MESSAGES}
 
 
-_CLASSES = _build()
-
-BundleHeaderProto = _CLASSES["BundleHeaderProto"]
-BundleEntryProto = _CLASSES["BundleEntryProto"]
-TrackableObjectGraph = _CLASSES["TrackableObjectGraph"]
-SavedMetadata = _CLASSES["SavedMetadata"]
-SavedModel = _CLASSES["SavedModel"]
+def __getattr__(name: str) -> Any:
+    """The message classes (``SavedModel``, ``BundleEntryProto``...), built on first use."""
+    if name in _MESSAGES:
+        return _classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse(cls: Any, data: bytes, what: str, max_bytes: int) -> Any:
     """``cls`` parsed from ``data``; a :class:`KerasWeightsError` for oversized or damaged bytes."""
+    from google.protobuf import message
+
     if len(data) > max_bytes:
         raise LimitExceededError(f"{what} is {len(data):,} bytes, over the limit of {max_bytes:,}")
     msg = cls()

@@ -23,7 +23,7 @@ from ..limits import Limits
 from . import _protobuf
 from ._json import load_json
 from ._paths import inside, read_small
-from ._raw import ObjectStorage, RawModel
+from ._raw import ObjectStorage, RawModel, TrackedObject
 from .tensor_bundle import TensorBundle
 from .tf_objects import read_objects
 
@@ -77,6 +77,17 @@ def index_prefix(path: Path) -> Path | None:
 
 
 # -- SavedModel -----------------------------------------------------------------------------------
+
+
+def keras_config(folder: Path, limits: Limits) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+    """(model config, training config, Keras version) from ``keras_metadata.pb`` alone."""
+    raw = RawModel(path=str(folder), format="tf-savedmodel", storage=ObjectStorage(root=TrackedObject(0)))
+    if (folder / KERAS_METADATA).is_file():
+        inside(folder, KERAS_METADATA, "metadata file")
+        data = read_small(folder / KERAS_METADATA, KERAS_METADATA, limits.max_protobuf_bytes)
+        metadata = _protobuf.parse(_protobuf.SavedMetadata, data, KERAS_METADATA, limits.max_protobuf_bytes)
+        _apply_root(raw, list(metadata.nodes), limits)
+    return raw.config, raw.training_config, raw.keras_version
 
 
 def read_savedmodel(folder: Path, raw: RawModel, limits: Limits) -> None:

@@ -219,11 +219,10 @@ class TensorBundle:
                 f.close()
             self._files.clear()
 
-    def _bytes(self, entry: Entry, check: bool = True) -> bytes:
-        if entry.size > self.limits.max_array_bytes:
-            raise LimitExceededError(
-                f"tensor {entry.key!r} is {entry.size:,} bytes, over the limit of {self.limits.max_array_bytes:,}"
-            )
+    def _bytes(self, entry: Entry, check: bool = True, limit: int | None = None) -> bytes:
+        limit = self.limits.max_array_bytes if limit is None else limit
+        if entry.size > limit:
+            raise LimitExceededError(f"tensor {entry.key!r} is {entry.size:,} bytes, over the limit of {limit:,}")
         name = self.shard_name(entry.shard_id)
         with self._lock:
             f = self._files.get(entry.shard_id)
@@ -248,7 +247,7 @@ class TensorBundle:
         entry = self.entries.get(key)
         if entry is None or entry.dtype != DT_STRING or entry.shape != ():
             raise CorruptFileError(f"{self.label}.index has no scalar string {key!r}")
-        data = self._bytes(entry, check=False)
+        data = self._bytes(entry, check=False, limit=self.limits.max_protobuf_bytes)
         # [varint64 length][4-byte masked CRC32C of the lengths][bytes]; TensorFlow's CRC covers the
         # length as a 4-byte integer (not the varint), then the length CRC, then the bytes.
         length, pos = _varint(data, 0, len(data))
