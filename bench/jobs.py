@@ -3,6 +3,7 @@
     python bench/jobs.py kw-export MODEL OUT.npz      # kerasweights library: matrices -> np.savez
     python bench/jobs.py h5py-export MODEL OUT.npz    # bare h5py loop over the same datasets
     python bench/jobs.py keras-load MODEL             # keras.saving.load_model (TensorFlow venv)
+    python bench/jobs.py tfkeras-load MODEL           # tf_keras.models.load_model (TensorFlow venv)
     python bench/jobs.py memory MODEL KEY [naive]     # peak memory reading one matrix (JSON)
 
 Each job imports only what it uses, so a process's time is that job's whole cost.
@@ -54,6 +55,16 @@ def keras_load(model_path: str) -> None:
     import keras
 
     keras.saving.load_model(model_path)
+
+
+def tfkeras_load(model_path: str) -> None:
+    """tf_keras's own loader: the only Keras that still reads a legacy SavedModel."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tf_keras
+
+    tf_keras.models.load_model(model_path)
 
 
 def memory(model_path: str, key: str, mode: str = "kerasweights") -> None:
@@ -116,7 +127,13 @@ def memory(model_path: str, key: str, mode: str = "kerasweights") -> None:
     )
 
 
-JOBS = {"kw-export": kw_export, "h5py-export": h5py_export, "keras-load": keras_load, "memory": memory}
+JOBS = {
+    "kw-export": kw_export,
+    "h5py-export": h5py_export,
+    "keras-load": keras_load,
+    "tfkeras-load": tfkeras_load,
+    "memory": memory,
+}
 
 if __name__ == "__main__":
     JOBS[sys.argv[1]](*sys.argv[2:])

@@ -3,7 +3,9 @@
     ~/kw-tfvenv/bin/python bench/make_models.py [--out bench/work]
 
 Writes ``big.keras`` / ``big.h5`` (~150 MB of float32 weights) and ``small.keras`` /
-``small.h5`` (~20 KB) for the same architecture: a stack of LSTM layers and a Dense head.
+``small.h5`` (~20 KB) for the same architecture: a stack of LSTM layers and a Dense head;
+and, with tf_keras (the only Keras that writes them), the same big model as a legacy
+SavedModel ``big_savedmodel/`` and its ``.h5`` ``big_tfk.h5``.
 Keras is needed only here and by the ``keras-load`` baseline, never by kerasweights.
 """
 
@@ -33,11 +35,25 @@ def build(width: int):
     return keras.Sequential(layers, name="stack")
 
 
+def build_tf_keras(width: int):
+    import tf_keras
+
+    layers = [tf_keras.Input((TIMESTEPS, width), name="x")]
+    for i in range(N_LSTM):
+        layers.append(tf_keras.layers.LSTM(width, return_sequences=i < N_LSTM - 1, name=f"lstm_{i}"))
+    layers.append(tf_keras.layers.Dense(4 * width, name="head"))
+    return tf_keras.Sequential(layers, name="stack")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "work")
+    parser.add_argument("--savedmodel-only", action="store_true", help="only the tf_keras SavedModel and its .h5")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.savedmodel_only:
+        save_tf_keras(args.out)
+        return
     import keras
 
     for name, width in SIZES.items():
@@ -50,6 +66,17 @@ def main() -> None:
                 f"{path}: {path.stat().st_size:,} bytes, {model.count_params():,} params "
                 f"(keras {keras.__version__}, {time.perf_counter() - start:.1f} s)"
             )
+    save_tf_keras(args.out)
+
+
+def save_tf_keras(out: Path) -> None:
+    start = time.perf_counter()
+    model = build_tf_keras(SIZES["big"])
+    model.save(out / "big_savedmodel", save_format="tf")
+    model.save(out / "big_tfk.h5")
+    print(
+        f"{out / 'big_savedmodel'}, {out / 'big_tfk.h5'}: {model.count_params():,} params ({time.perf_counter() - start:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -88,11 +88,32 @@ def kerasweights_cli() -> list[str]:
 # -- models -------------------------------------------------------------------------------------------
 
 
-def ensure_keras_models(work: Path, tf_python: str, rebuild: bool) -> None:
-    wanted = [work / f"{size}{suffix}" for size in ("big", "small") for suffix in (".keras", ".h5")]
+def ensure_keras_models(work: Path, tf_python: str, rebuild: bool, savedmodel_only: bool = False) -> None:
+    wanted = [] if savedmodel_only else [work / f"{s}{x}" for s in ("big", "small") for x in (".keras", ".h5")]
+    wanted += [work / "big_savedmodel" / "keras_metadata.pb", work / "big_tfk.h5"]
     if rebuild or not all(p.exists() for p in wanted):
         print(f"building Keras models with {tf_python} ...", file=sys.stderr)
-        subprocess.run([tf_python, str(HERE / "make_models.py"), "--out", str(work)], check=True, cwd=REPO)
+        only = ["--savedmodel-only"] if savedmodel_only else []
+        subprocess.run([tf_python, str(HERE / "make_models.py"), "--out", str(work), *only], check=True, cwd=REPO)
+
+
+def savedmodel_results(work: Path, tf_python: str, repeat: int, skip_keras: bool) -> list[Result]:
+    """(f) summary of the big model as a tf.keras SavedModel: vs tf_keras's loader and vs its .h5."""
+    cli = kerasweights_cli()
+    warm([work / "big_tfk.h5", *sorted(p for p in (work / "big_savedmodel").rglob("*") if p.is_file())])
+    ours = Case("kerasweights summary big_savedmodel", [*cli, "summary", str(work / "big_savedmodel")])
+    h5 = Case("kerasweights summary big_tfk.h5", [*cli, "summary", str(work / "big_tfk.h5")])
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    load = Case(
+        "tf_keras load_model big_savedmodel",
+        [tf_python, JOBS, "tfkeras-load", str(work / "big_savedmodel")],
+        env,
+    )
+    interleaved([ours, h5] if skip_keras else [ours, h5, load], repeat)
+    results = [Result("(f) SavedModel summary vs its .h5 summary", ours, h5, "ratio", 1.0)]
+    if not skip_keras:
+        results.insert(0, Result("(f) SavedModel summary vs tf_keras load_model", ours, load, "speedup", 20))
+    return results
 
 
 HUGE_WIDTH = 4096  # two LSTM(4096) on 4096 inputs + Dense(4096): 1.07 GiB of float32
@@ -276,13 +297,17 @@ def main() -> int:
     parser.add_argument("--skip-huge", action="store_true", help="skip the 1 GB memory check")
     parser.add_argument("--keep-huge", action="store_true", help="keep the 1 GB archive in --work afterwards")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
+    parser.add_argument("--skip-savedmodel", action="store_true", help="skip the tf.keras SavedModel comparisons (f)")
+    parser.add_argument("--savedmodel-only", action="store_true", help="run only the SavedModel comparisons (f)")
     args = parser.parse_args()
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
     facts = machine()
     print(json.dumps(facts, indent=1))
 
-    ensure_keras_models(work, args.tf_python, args.rebuild)
+    ensure_keras_models(work, args.tf_python, args.rebuild, args.savedmodel_only)
+    if args.savedmodel_only:
+        return report_results(savedmodel_results(work, args.tf_python, args.repeat, args.skip_keras), args, facts)
     big, small = work / "big.keras", work / "small.keras"
     warm([big, small, work / "big.h5", work / "small.h5"])
     cli = kerasweights_cli()
@@ -340,6 +365,10 @@ def main() -> int:
     for out in work.glob("out-*.npz"):
         out.unlink()
 
+    if not args.skip_savedmodel:
+        print("\n(f) tf.keras SavedModel summary", file=sys.stderr)
+        results += savedmodel_results(work, args.tf_python, args.repeat, args.skip_keras)
+
     memory: list[dict[str, Any]] = []
     if not args.skip_huge:
         huge = work / "huge.keras"
@@ -384,6 +413,19 @@ def main() -> int:
     }
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    return 0 if all(r.met for r in results) else 1
+
+
+def report_results(results: list[Result], args: argparse.Namespace, facts: dict[str, Any]) -> int:
+    """Print and (with --json) write results of a partial run; exit status as for a full one."""
+    facts["loadavg_end"] = os.getloadavg()
+    print(f"\nmedians of {args.repeat} interleaved runs, whole processes, wall seconds (CPU ratio in brackets)")
+    print(f"{'comparison':<44} {'ours':>7} {'base':>7}  value")
+    for result in results:
+        print(result.row())
+    print(f"load average at start {facts['loadavg_start']}, at end {facts['loadavg_end']}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": facts, "results": [r.as_dict() for r in results]}, indent=1))
     return 0 if all(r.met for r in results) else 1
 
 

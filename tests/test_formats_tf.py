@@ -242,3 +242,15 @@ def test_audit_walk_takes_each_tf_model_folder_as_one_model(tmp_path):
         shutil.copy(TF / "rnn_seq_ckpt" / name, loose / name)
     found = [Path(p).relative_to(tmp_path).as_posix() for p in iter_model_files([tmp_path])]
     assert found == ["compiled_ckpt", "loose/ckpt.index", "rnn_seq_savedmodel", "rnn_seq_tfjs"]
+
+
+def test_savedmodel_without_keras_metadata_infers_from_the_object_graph(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(TF / "rnn_seq_savedmodel", folder)
+    (folder / "keras_metadata.pb").unlink()
+    with kerasweights.open(folder) as m:
+        assert m.format == "tf-savedmodel" and not m.has_config
+        assert m.total_params == truth("rnn_seq", "tfk")["count_params"]
+        assert [l.class_name for l in m.layers] == ["SimpleRNN", "GRU", "GRU", "LSTM", "Dense"]
+        assert [l.config.get("reset_after") for l in m.layers[1:3]] == [True, False]
+        assert any("keras_metadata.pb" in note for note in m.notes)
