@@ -254,3 +254,34 @@ def test_savedmodel_without_keras_metadata_infers_from_the_object_graph(tmp_path
         assert [l.class_name for l in m.layers] == ["SimpleRNN", "GRU", "GRU", "LSTM", "Dense"]
         assert [l.config.get("reset_after") for l in m.layers[1:3]] == [True, False]
         assert any("keras_metadata.pb" in note for note in m.notes)
+
+
+@pytest.mark.parametrize("model", ["functional", "misc"])
+def test_savedmodel_with_metadata_in_saved_model_pb_as_before_tf_2_5(tmp_path, model):
+    """TF 2.0-2.4 kept each layer's JSON in saved_model.pb (SavedUserObject.metadata), with no
+    keras_metadata.pb; keras_metadata.pb's node ids are those of that object graph."""
+    from kerasweights.formats import _protobuf
+
+    folder = tmp_path / "model"
+    shutil.copytree(TF / f"{model}_savedmodel", folder)
+    meta = _protobuf.parse(_protobuf.SavedMetadata, (folder / "keras_metadata.pb").read_bytes(), "m", 1 << 30)
+    saved = _protobuf.parse(_protobuf.SavedModel, (folder / "saved_model.pb").read_bytes(), "s", 1 << 30)
+    nodes = saved.meta_graphs[0].object_graph_def.nodes
+    for node in meta.nodes:
+        nodes[node.node_id].user_object.identifier = node.identifier
+        nodes[node.node_id].user_object.metadata = node.metadata
+    (folder / "saved_model.pb").write_bytes(saved.SerializeToString())
+    (folder / "keras_metadata.pb").unlink()
+    assert main(["diff", str(folder), str(TF / f"{model}.h5")]) == 0
+
+
+def test_legacy_optimizer_slots_are_optimizer_state_not_weights():
+    """OptimizerV2 (TF <= 2.10 Adam): slots are slot_variables keyed .OPTIMIZER_SLOT, outside the layers."""
+    expected = truth("legacy_adam", "tf")
+    arrays = truth_arrays("legacy_adam", "tf")
+    with kerasweights.open(TF / "legacy_adam_ckpt", config=TF / "rnn_seq.json") as m:
+        assert m.total_params == expected["count_params"]
+        assert all(".OPTIMIZER_SLOT" not in w.array.key for w in m.weights())
+        np.testing.assert_array_equal(m.layer("lstm_last").weight("bias").read(), arrays["_weights/lstm_last/2"])
+        state = sum(int(np.prod(v["shape"])) * np.dtype(v["dtype"]).itemsize for v in expected["optimizer_variables"])
+        assert m.optimizer_bytes == state + 16  # + beta_1, beta_2, decay, learning_rate (float32 hyperparameters)

@@ -71,7 +71,15 @@ _MESSAGES: dict[str, list[tuple[str, int, str, bool]]] = {
     "FunctionDefLibrary": [("function", 1, "FunctionDef", True)],
     "GraphDef": [("node", 1, "NodeDef", True), ("library", 2, "FunctionDefLibrary", False)],
     "MetaInfoDef": [("tags", 4, "string", True), ("tensorflow_version", 5, "string", False)],
-    "MetaGraphDef": [("meta_info_def", 1, "MetaInfoDef", False), ("graph_def", 2, "GraphDef", False)],
+    # saved_model.pb's object graph: TF <= 2.4 kept each Keras layer's JSON metadata here
+    "SavedUserObject": [("identifier", 1, "string", False), ("metadata", 3, "string", False)],
+    "GraphObject": [("children", 1, "ObjectReference", True), ("user_object", 4, "SavedUserObject", False)],
+    "SavedObjectGraph": [("nodes", 1, "GraphObject", True)],
+    "MetaGraphDef": [
+        ("meta_info_def", 1, "MetaInfoDef", False),
+        ("graph_def", 2, "GraphDef", False),
+        ("object_graph_def", 7, "SavedObjectGraph", False),
+    ],
     "SavedModel": [("saved_model_schema_version", 1, "int64", False), ("meta_graphs", 2, "MetaGraphDef", True)],
 }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,9 @@ def index_prefix(path: Path) -> Path | None:
 def keras_config(folder: Path, limits: Limits) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
     """(model config, training config, Keras version) from ``keras_metadata.pb`` alone."""
     raw = RawModel(path=str(folder), format="tf-savedmodel", storage=ObjectStorage(root=TrackedObject(0)))
-    if (folder / KERAS_METADATA).is_file():
-        inside(folder, KERAS_METADATA, "metadata file")
-        data = read_small(folder / KERAS_METADATA, KERAS_METADATA, limits.max_protobuf_bytes)
-        metadata = _protobuf.parse(_protobuf.SavedMetadata, data, KERAS_METADATA, limits.max_protobuf_bytes)
-        _apply_root(raw, list(metadata.nodes), limits)
+    nodes = _metadata_nodes(folder, limits)
+    if nodes:
+        _apply_root(raw, nodes, limits)
     return raw.config, raw.training_config, raw.keras_version
 
 
@@ -94,21 +93,13 @@ def read_savedmodel(folder: Path, raw: RawModel, limits: Limits) -> None:
     """Fill ``raw`` from a tf.keras SavedModel directory."""
     raw.format = "tf-savedmodel"
     raw.members = sorted(p.name for p in folder.iterdir())
-    nodes: list[Any] = []
-    meta_path = folder / KERAS_METADATA
-    if meta_path.is_file():
-        inside(folder, KERAS_METADATA, "metadata file")
-        metadata = _protobuf.parse(
-            _protobuf.SavedMetadata,
-            read_small(meta_path, KERAS_METADATA, limits.max_protobuf_bytes),
-            KERAS_METADATA,
-            limits.max_protobuf_bytes,
-        )
-        nodes = list(metadata.nodes)
+    nodes = _metadata_nodes(folder, limits)
+    if nodes:
         _apply_root(raw, nodes, limits)
     else:
         raw.notes.append(
-            f"the SavedModel has no {KERAS_METADATA} (not written by tf.keras): layers are inferred from its object graph"
+            f"the SavedModel has no Keras metadata ({KERAS_METADATA}, or in {SAVED_MODEL} before TF 2.5): "
+            "layers are inferred from its object graph"
         )
     variables = inside(folder, "variables", "variables folder")
     if not (variables / "variables.index").is_file():
@@ -119,6 +110,43 @@ def read_savedmodel(folder: Path, raw: RawModel, limits: Limits) -> None:
     storage, raw.optimizer_bytes = read_objects(bundle, limits)
     _name_nodes(storage, nodes, limits)
     raw.storage = storage
+
+
+@dataclass(frozen=True)
+class _Node:
+    node_path: str
+    metadata: str
+
+
+def _metadata_nodes(folder: Path, limits: Limits) -> list[Any]:
+    """Every Keras object's ``node_path`` and JSON metadata: from ``keras_metadata.pb`` (TF >= 2.5) or,
+    before, from the ``SavedUserObject.metadata`` of ``saved_model.pb``'s object graph."""
+    if (folder / KERAS_METADATA).is_file():
+        inside(folder, KERAS_METADATA, "metadata file")
+        data = read_small(folder / KERAS_METADATA, KERAS_METADATA, limits.max_protobuf_bytes)
+        return list(_protobuf.parse(_protobuf.SavedMetadata, data, KERAS_METADATA, limits.max_protobuf_bytes).nodes)
+    if not (folder / SAVED_MODEL).is_file():
+        return []
+    data = read_small(inside(folder, SAVED_MODEL, "graph file"), SAVED_MODEL, limits.max_protobuf_bytes)
+    model = _protobuf.parse(_protobuf.SavedModel, data, SAVED_MODEL, limits.max_protobuf_bytes)
+    if not model.meta_graphs:
+        return []
+    graph = list(model.meta_graphs[0].object_graph_def.nodes)
+    if not graph:
+        return []
+    paths = {0: "root"}
+    queue = [0]
+    while queue:  # breadth first: the shortest path names each object, as keras_metadata.pb does
+        node = queue.pop(0)
+        for ref in graph[node].children:
+            if 0 <= ref.node_id < len(graph) and ref.node_id not in paths:
+                paths[ref.node_id] = f"{paths[node]}.{ref.local_name}"
+                queue.append(ref.node_id)
+    return [
+        _Node(paths[i], graph[i].user_object.metadata)
+        for i in sorted(paths)
+        if graph[i].user_object.identifier.startswith("_tf_keras") and graph[i].user_object.metadata
+    ]
 
 
 def _apply_root(raw: RawModel, nodes: list[Any], limits: Limits) -> None:
