@@ -45,20 +45,26 @@ def test_file_and_python_ops_are_findings(tmp_path):
         (
             "graph-op",
             "error",
-            "saved_model.pb: 2 EagerPyFunc ops in function __inference_call_666: runs Python code when TensorFlow "
-            "runs the model (never run here)",
+            (
+                "saved_model.pb: 2 EagerPyFunc ops in function __inference_call_666: runs Python code when "
+                "TensorFlow runs the model (never run here)"
+            ),
         ),
         (
             "graph-op",
             "error",
-            "saved_model.pb: a ReadFile op in function __inference_call_666: reads a file when TensorFlow runs the "
-            "model (never run here)",
+            (
+                "saved_model.pb: a ReadFile op in function __inference_call_666: reads a file when TensorFlow "
+                "runs the model (never run here)"
+            ),
         ),
         (
             "graph-op",
             "error",
-            "saved_model.pb: a WriteFile op in the top-level graph: writes a file when TensorFlow runs the model "
-            "(never run here)",
+            (
+                "saved_model.pb: a WriteFile op in the top-level graph: writes a file when TensorFlow runs the "
+                "model (never run here)"
+            ),
         ),
     ]
 

@@ -15,8 +15,8 @@ import kerasweights
 from kerasweights import (
     CorruptFileError,
     KerasWeightsError,
-    Limits,
     LimitExceededError,
+    Limits,
     UnsafeContentError,
     UnsupportedFormatError,
 )
@@ -120,9 +120,11 @@ def test_oversized_protobuf_is_refused(tmp_path):
 
 
 def test_oversized_tensor_is_refused_on_read():
-    with kerasweights.open(TF / "rnn_seq_savedmodel", limits=Limits(max_array_bytes=16)) as model:
-        with pytest.raises(LimitExceededError, match="over the limit of 16"):
-            model.layer("enc_gru").weight("kernel").read()
+    with (
+        kerasweights.open(TF / "rnn_seq_savedmodel", limits=Limits(max_array_bytes=16)) as model,
+        pytest.raises(LimitExceededError, match="over the limit of 16"),
+    ):
+        model.layer("enc_gru").weight("kernel").read()
 
 
 def test_index_whose_entry_points_past_its_shard(tmp_path):
@@ -188,9 +190,11 @@ def test_variables_folder_symlinked_out_is_refused(tmp_path):
 
 
 def test_stream_of_an_index_asks_for_a_path():
-    with open(TF / "rnn_seq_ckpt" / "ckpt.index", "rb") as f:
-        with pytest.raises(UnsupportedFormatError, match="pass its path"):
-            kerasweights.open(f)
+    with (
+        open(TF / "rnn_seq_ckpt" / "ckpt.index", "rb") as f,
+        pytest.raises(UnsupportedFormatError, match="pass its path"),
+    ):
+        kerasweights.open(f)
 
 
 # -- TF.js --------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..formats import ObjectStorage, TrackedObject
 from ..formats.tf_objects import variables_below
 from ..model import Layer
 from ..store import StoredArray
-from .inferred import _make_inferred as make_inferred  # noqa: PLC2701 - one inference for every storage
+from .inferred import _make_inferred as make_inferred  # one inference for every storage
 from .weights import assign
 
 _LAYER = re.compile(r"^layer-(\d+)$")

@@ -50,7 +50,7 @@ def protobuf_kind(data: bytes, limits: Limits) -> str | None:
     if not data or len(data) > limits.max_protobuf_bytes:
         return None
     try:
-        meta = _protobuf.parse(_protobuf.SavedMetadata, data, "file", limits.max_protobuf_bytes)
+        meta = _protobuf.decode("SavedMetadata", data, "file", limits.max_protobuf_bytes)
         if (
             meta.nodes
             and meta.nodes[0].node_path.startswith("root")
@@ -124,7 +124,7 @@ def _metadata_nodes(folder: Path, limits: Limits) -> list[Any]:
     if (folder / KERAS_METADATA).is_file():
         inside(folder, KERAS_METADATA, "metadata file")
         data = read_small(folder / KERAS_METADATA, KERAS_METADATA, limits.max_protobuf_bytes)
-        return list(_protobuf.parse(_protobuf.SavedMetadata, data, KERAS_METADATA, limits.max_protobuf_bytes).nodes)
+        return list(_protobuf.decode("SavedMetadata", data, KERAS_METADATA, limits.max_protobuf_bytes).nodes)
     if not (folder / SAVED_MODEL).is_file():
         return []
     data = read_small(inside(folder, SAVED_MODEL, "graph file"), SAVED_MODEL, limits.max_protobuf_bytes)

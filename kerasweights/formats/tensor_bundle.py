@@ -159,13 +159,13 @@ class TensorBundle:
         self.entries: dict[str, Entry] = {}
         for key_bytes, value in _Table(data, what).items():
             if not key_bytes:
-                header = _protobuf.parse(
-                    _protobuf.BundleHeaderProto, bytes(value), f"{what} header", limits.max_protobuf_bytes
+                header = _protobuf.decode(
+                    "BundleHeaderProto", bytes(value), f"{what} header", limits.max_protobuf_bytes
                 )
                 continue
             key = key_bytes.decode("utf-8", errors="replace")
-            proto = _protobuf.parse(
-                _protobuf.BundleEntryProto, bytes(value), f"{what} entry {key!r}", limits.max_protobuf_bytes
+            proto = _protobuf.decode(
+                "BundleEntryProto", bytes(value), f"{what} entry {key!r}", limits.max_protobuf_bytes
             )
             shape = tuple(int(d.size) for d in proto.shape.dim)
             if any(n < 0 for n in shape) or proto.offset < 0 or proto.size < 0:

@@ -47,7 +47,7 @@ def read_objects(bundle: TensorBundle, limits: Limits) -> tuple[ObjectStorage, i
             "the checkpoint has no object graph (a TF1 name-based checkpoint, not written by tf.keras)"
         )
     data = bundle.read_string(OBJECT_GRAPH_KEY)
-    graph = _protobuf.parse(_protobuf.TrackableObjectGraph, data, "checkpoint object graph", limits.max_protobuf_bytes)
+    graph = _protobuf.decode("TrackableObjectGraph", data, "checkpoint object graph", limits.max_protobuf_bytes)
     count = len(graph.nodes)
     if count == 0:
         raise CorruptFileError("checkpoint object graph has no nodes")
