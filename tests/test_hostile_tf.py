@@ -104,7 +104,7 @@ def test_truncated_shard_is_refused_when_opened(tmp_path):
 def test_missing_shard_is_named(tmp_path):
     folder = copy(tmp_path, "rnn_seq_ckpt")
     (folder / "ckpt.data-00000-of-00001").unlink()
-    with pytest.raises(CorruptFileError, match="data shard ckpt.data-00000-of-00001 is missing"):
+    with pytest.raises(CorruptFileError, match=r"data shard ckpt\.data-00000-of-00001 is missing"):
         open_all(folder, TF / "rnn_seq.json")
 
 
@@ -115,7 +115,7 @@ def test_oversized_index_is_refused_before_reading(tmp_path):
 
 
 def test_oversized_protobuf_is_refused(tmp_path):
-    with pytest.raises(LimitExceededError, match="keras_metadata.pb is .* over the limit of 1,000"):
+    with pytest.raises(LimitExceededError, match=r"keras_metadata\.pb is .* over the limit of 1,000"):
         open_all(TF / "functional_savedmodel", limits=Limits(max_protobuf_bytes=1000))
 
 
@@ -175,7 +175,7 @@ def test_damaged_object_graph_fails_its_crc_before_parsing(tmp_path):
 def test_savedmodel_metadata_garbage_is_corrupt(tmp_path):
     folder = copy(tmp_path, "rnn_seq_savedmodel")
     (folder / "keras_metadata.pb").write_bytes(b"\xff" * 64)
-    with pytest.raises(CorruptFileError, match="keras_metadata.pb is not a valid protocol buffer") as info:
+    with pytest.raises(CorruptFileError, match=r"keras_metadata\.pb is not a valid protocol buffer") as info:
         open_all(folder)
     assert_one_line(info.value, str(folder))
 
@@ -235,7 +235,7 @@ def test_tfjs_truncated_shard_names_the_shards(tmp_path):
     folder = copy(tmp_path, "functional_tfjs")
     shard = folder / "group1-shard1of1.bin"
     shard.write_bytes(shard.read_bytes()[:-8])
-    with pytest.raises(CorruptFileError, match="group1-shard1of1.bin") as info:
+    with pytest.raises(CorruptFileError, match=r"group1-shard1of1\.bin") as info:
         open_all(folder)
     assert_one_line(info.value, str(folder))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,5 @@ def test_size_limit_is_checked_first() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200), st.sampled_from(sorted(_protobuf._MESSAGES)))
 def test_any_bytes_decode_or_raise_corrupt(data: bytes, name: str) -> None:
-    try:
+    with contextlib.suppress(CorruptFileError):  # anything else (IndexError, ...) fails the test
         _protobuf.decode(name, data, "fuzz", 1 << 20)
-    except CorruptFileError:
-        pass
