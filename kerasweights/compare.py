@@ -51,14 +51,39 @@ class ShapeChange:
 
 @dataclass(frozen=True)
 class ValueDiff:
-    """Largest absolute difference of one named matrix (``inf`` where NaN/Inf disagree);
-    ``key_b`` is B's name for it when B names it differently."""
+    """How one named matrix changed from A to B.
+
+    ``max_abs_diff``: the largest ``|B - A|`` (``inf`` where NaN/Inf disagree);
+    ``rel_change``: ``||B - A|| / ||A||`` (Frobenius norms; ``inf`` when A is all zeros and B
+    is not); ``cosine``: the cosine similarity of A and B as flat vectors (``None`` when one is
+    all zeros and the other is not). Norms and cosine cover the positions finite on both sides.
+    ``key_b`` is B's name for the matrix when B names it differently.
+    """
 
     key: str
     shape: tuple[int, ...]
     max_abs_diff: float
     equal: bool
     key_b: str | None = None
+    rel_change: float = 0.0
+    cosine: float | None = 1.0
+    norm_a: float = 0.0  # ||A||, for per-layer summaries
+    norm_diff: float = 0.0  # ||B - A||
+
+    @property
+    def max_abs(self) -> float:
+        return self.max_abs_diff
+
+
+@dataclass(frozen=True)
+class Change:
+    """What :func:`value_change` measures between two same-shape arrays."""
+
+    max_abs: float
+    rel_change: float
+    cosine: float | None
+    norm_a: float
+    norm_diff: float
 
 
 @dataclass(frozen=True)
@@ -77,14 +102,33 @@ class Comparison:
     shape_changes: list[ShapeChange]
     values: list[ValueDiff]
     ignored_config_keys: list[str]
+    layers_in_common: int = -1  # layers with weights in both models; -1: not counted
 
     @property
     def value_changes(self) -> list[ValueDiff]:
         return [v for v in self.values if not v.equal]
 
     @property
+    def nothing_in_common(self) -> bool:
+        """True when neither model has a weighted layer the other has: nothing was compared."""
+        return self.layers_in_common == 0
+
+    def most_changed(self, n: int = 3) -> list[tuple[str, float]]:
+        """Layers by relative change of all their matrices together (``||B - A|| / ||A||``),
+        most changed first; only layers that changed."""
+        sums: dict[str, list[float]] = {}
+        for v in self.values:
+            layer = v.key.rsplit("/", 1)[0]
+            diff_sq, a_sq = sums.setdefault(layer, [0.0, 0.0])
+            sums[layer] = [diff_sq + v.norm_diff**2, a_sq + v.norm_a**2]
+        ranked = [(layer, _ratio(math.sqrt(d), math.sqrt(a))) for layer, (d, a) in sums.items() if d > 0]
+        return sorted(ranked, key=lambda item: -item[1])[:n]
+
+    @property
     def same(self) -> bool:
         """True when nothing but serialization details differs and values agree within ``atol``."""
+        if self.nothing_in_common:
+            return False
         return not (
             self.layers_added
             or self.layers_removed
@@ -125,13 +169,17 @@ class Comparison:
                 }
                 for s in self.shape_changes
             ],
+            "layers_in_common": self.layers_in_common,
             "max_abs_diff": _json_float(max((v.max_abs_diff for v in self.values), default=0.0)),
+            "most_changed": [{"layer": layer, "rel_change": _json_float(r)} for layer, r in self.most_changed()],
             "values": [
                 {
                     "key": v.key,
                     **({"key_b": v.key_b} if v.key_b else {}),
                     "shape": list(v.shape),
-                    "max_abs_diff": _json_float(v.max_abs_diff),
+                    "max_abs": _json_float(v.max_abs_diff),
+                    "rel_change": _json_float(v.rel_change),
+                    "cosine": None if v.cosine is None else _json_float(v.cosine),
                     "equal": v.equal,
                 }
                 for v in self.values
@@ -168,6 +216,7 @@ def compare(a: Model, b: Model, atol: float = 0.0) -> Comparison:
             if (wa.shape != wb.shape and not alike) or wa.dtype != wb.dtype
         ]
         values += _layer_values(la, lb, atol)
+    weighted = [p for p in common if layers_a[p].weights or layers_b[p].weights]
     return Comparison(
         a=a.path,
         b=b.path,
@@ -181,6 +230,7 @@ def compare(a: Model, b: Model, atol: float = 0.0) -> Comparison:
         shape_changes=shapes,
         values=values,
         ignored_config_keys=sorted(ignored),
+        layers_in_common=len(weighted) if any(l.weights for l in [*layers_a.values(), *layers_b.values()]) else -1,
     )
 
 
@@ -196,8 +246,13 @@ def _layer_values(la: Layer, lb: Layer, atol: float) -> list[ValueDiff]:
     for pa, pb in pair_by_name(parts_a, parts_b)[0]:
         if pa.shape != pb.shape:
             continue  # reported as a reshaped weight
-        diff = max_abs_diff(pa.read(), pb.read())
-        out.append(ValueDiff(pa.key, pa.shape, diff, diff <= atol, pb.key if pb.key != pa.key else None))
+        m = value_change(pa.read(), pb.read())
+        key_b = pb.key if pb.key != pa.key else None
+        out.append(
+            ValueDiff(
+                pa.key, pa.shape, m.max_abs, m.max_abs <= atol, key_b, m.rel_change, m.cosine, m.norm_a, m.norm_diff
+            )
+        )
     return out
 
 
@@ -215,18 +270,50 @@ def pair_by_name(a: dict[str, _Part], b: dict[str, _Part]) -> tuple[list[tuple[_
 def max_abs_diff(x: np.ndarray, y: np.ndarray) -> float:
     """Largest |x - y| over two same-shape arrays, in float64 chunks. NaN matches NaN and
     Inf matches the same Inf; any other disagreement involving them counts as ``inf``."""
+    return value_change(x, y).max_abs
+
+
+def value_change(x: np.ndarray, y: np.ndarray) -> Change:
+    """Max abs difference, relative change and cosine similarity of two same-shape arrays,
+    accumulated over float64 chunks (:func:`kerasweights.stats.chunks`), so scratch memory
+    stays bounded whatever the size. NaN/Inf as in :func:`max_abs_diff`; the norms and the
+    cosine cover the positions finite on both sides."""
     if x.shape != y.shape:
         raise ValueError(f"shapes differ: {x.shape} vs {y.shape}")
     worst = 0.0
+    diff_sq = a_sq = b_sq = dot = 0.0
+    odd = False
     for cx, cy in zip(chunks(x), chunks(y)):
         fx, fy = np.asarray(cx, np.float64).ravel(), np.asarray(cy, np.float64).ravel()
         finite = np.isfinite(fx) & np.isfinite(fy)
         if finite.any():
-            worst = max(worst, float(np.abs(fx[finite] - fy[finite]).max()))
+            a, b = fx[finite], fy[finite]
+            d = b - a
+            worst = max(worst, float(np.abs(d).max()))
+            diff_sq += float(np.dot(d, d))
+            a_sq += float(np.dot(a, a))
+            b_sq += float(np.dot(b, b))
+            dot += float(np.dot(a, b))
         odd_x, odd_y = fx[~finite], fy[~finite]
         if odd_x.size and not np.all((odd_x == odd_y) | (np.isnan(odd_x) & np.isnan(odd_y))):
-            return math.inf
-    return worst
+            odd = True
+    norm_a, norm_b, norm_diff = math.sqrt(a_sq), math.sqrt(b_sq), math.sqrt(diff_sq)
+    if diff_sq == 0:
+        cosine: float | None = 1.0 if norm_a else (1.0 if a_sq == b_sq else None)  # equal: exactly 1
+    elif norm_a and norm_b:
+        cosine = max(-1.0, min(1.0, dot / (norm_a * norm_b)))
+    else:
+        cosine = None  # one side is all zeros: no direction to compare
+    if odd:
+        return Change(math.inf, math.inf, cosine, norm_a, math.inf)
+    return Change(worst, _ratio(norm_diff, norm_a), cosine, norm_a, norm_diff)
+
+
+def _ratio(diff: float, base: float) -> float:
+    """``diff / base``; 0 when both are 0, ``inf`` when only ``base`` is."""
+    if base:
+        return diff / base
+    return 0.0 if diff == 0 else math.inf
 
 
 # -- configs --------------------------------------------------------------------------------------

@@ -43,13 +43,24 @@ class Weight:
         """``<layer path>/<name>``, unique within a model."""
         return f"{self.layer_path}/{self.name}"
 
+    @property
+    def meaning(self) -> str:
+        """``"stored array"``: what :attr:`Matrix.meaning` says of a named matrix, so
+        ``model.find(key).meaning`` works for both."""
+        return "stored array"
+
     def read(self) -> np.ndarray:
         return self.array.read()
 
 
 @dataclass(eq=False)
 class Matrix:
-    """A named matrix (``kernel_z``) cut from a stored weight, with where it came from."""
+    """A named matrix (``kernel_z``) cut from a stored weight, with where it came from.
+
+    ``meaning`` says what it is (``"update gate, input weights"``); ``gate`` is the gate's
+    letter for gated layers (``z``, ``r``, ``h`` for GRU; ``i``, ``f``, ``c``, ``o`` for LSTM),
+    ``None`` otherwise; ``index`` is the slice of ``weight`` it reads (``source`` as text).
+    """
 
     name: str
     layer_path: str
@@ -112,6 +123,14 @@ class Matrix:
 
 def _fmt_cut(name: str, index: Index) -> str:
     return f"{name}[{', '.join(_fmt_index(i) for i in index)}]" if index else name
+
+
+def _parts(layer: Layer) -> list[Matrix | Weight]:
+    """A layer's named matrices, or its stored weights when they do not fit its layout."""
+    try:
+        return list(layer.matrices().values())
+    except LayoutError:
+        return list(layer.weights)
 
 
 def _fmt_index(i: int | slice) -> str:
@@ -315,8 +334,24 @@ class Model:
         except LayoutError as exc:
             raise exc.with_path(self.path) from None
 
+    def matrix(self, key: str) -> Matrix:
+        """A named matrix by ``<layer path>/<matrix name>``, e.g. ``enc_gru/kernel_z``."""
+        item = self.find(key)
+        if isinstance(item, Matrix):
+            return item
+        layer = self.layer(item.layer_path)
+        raise NotFoundError(
+            f"{key!r} is a stored weight, not a named matrix; layer {layer.path!r} has: {', '.join(layer.matrices())}"
+        )
+
     def find(self, key: str) -> Matrix | Weight:
         """A named matrix or stored weight by ``<layer path>/<name>``."""
+        whole = next((l for l in self.walk() if l.path == key.rstrip("/")), None)
+        if whole is not None:
+            names = [m.key for l in whole.walk() for m in _parts(l)]
+            raise NotFoundError(
+                f"{key!r} is a layer; name one of its matrices or weights: {', '.join(names) or 'it has none'}"
+            )
         for layer in sorted(self.walk(), key=lambda l: -len(l.path)):
             prefix = f"{layer.path}/"
             if key.startswith(prefix):

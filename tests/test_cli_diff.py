@@ -71,9 +71,10 @@ def test_trained_weights_exit_1_and_atol_accepts_them(capsys):
     assert report["same"] is False and report["max_abs_diff"] == pytest.approx(moved, rel=1e-6)
     assert main(argv) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[3] == "Values differing by more than 0:"
-    assert out[4].split() == ["Matrix", "Shape", "Max", "abs", "diff"]
-    assert out[-3] == "... and 18 more (see --json)"
+    assert out[3] == "Values differing by more than 0, most changed first:"
+    assert out[4].split() == ["Matrix", "Shape", "Max", "abs", "Rel", "change", "Cosine"]
+    assert out[-5] == "... and 18 more (see --json)"
+    assert out[-3].startswith("Most changed layers: head 0.00325, ")
     assert main([*argv, "--atol", str(moved * 1.0001)]) == 0
     verdict = capsys.readouterr().out.split("\n\n")[-1]
     assert verdict == f"Result: same (38 of 38 matrices within {moved * 1.0001:g}; max abs diff 0.001)\n"
@@ -95,10 +96,44 @@ def test_json_lists_every_matrix(capsys):
         "key": "dw/kernel",
         "key_b": "dw/depthwise_kernel",
         "shape": [2, 2, 3, 2],
-        "max_abs_diff": 0.0,
+        "max_abs": 0.0,
+        "rel_change": 0.0,
+        "cosine": 1.0,
         "equal": True,
     } in report["values"]
     assert "seed" in report["ignored_config_keys"]
+
+
+def test_relative_change_and_cosine_match_the_stored_values(capsys):
+    """Against numpy on the values Keras wrote (truth files), not on what kerasweights read."""
+    before, after = truth_arrays("rnn_seq"), truth_arrays("compiled", "variants")
+    argv = ["diff", str(K3 / "rnn_seq.keras"), str(FIXTURES / "variants/compiled.keras"), "--json"]
+    assert main(argv) == 1
+    values = {v["key"]: v for v in json.loads(capsys.readouterr().out)["values"]}
+    for key, index in [("my_rnn/kernel", 0), ("head/bias", 1), ("lstm_last/recurrent_kernel", None)]:
+        if index is None:  # a split matrix: the recurrent kernel's candidate gate (columns 6:9)
+            a = before["_weights/lstm_last/1"][:, 6:9].astype(np.float64)
+            b = after["_weights/lstm_last/1"][:, 6:9].astype(np.float64)
+            key = "lstm_last/recurrent_kernel_c"
+        else:
+            layer = key.split("/")[0]
+            a = before[f"_weights/{layer}/{index}"].astype(np.float64)
+            b = after[f"_weights/{layer}/{index}"].astype(np.float64)
+        got = values[key]
+        assert got["max_abs"] == pytest.approx(np.abs(b - a).max(), rel=1e-12)
+        assert got["rel_change"] == pytest.approx(np.linalg.norm(b - a) / np.linalg.norm(a), rel=1e-9)
+        cosine = float(a.ravel() @ b.ravel() / (np.linalg.norm(a) * np.linalg.norm(b)))
+        assert got["cosine"] == pytest.approx(cosine, abs=1e-12)
+
+
+def test_no_layers_in_common_exit_1(capsys):
+    assert main(["diff", str(K3 / "rnn_seq.keras"), str(K3 / "misc.keras")]) == 1
+    out = capsys.readouterr().out
+    assert out.endswith("\nResult: different (no layers in common: nothing was compared)\n")
+    assert "max abs diff" not in out
+    assert main(["diff", str(K3 / "rnn_seq.keras"), str(K3 / "misc.keras"), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["same"], report["layers_in_common"], report["values"]) == (False, 0, [])
 
 
 def test_one_file_from_stdin(monkeypatch, capsys):

@@ -89,6 +89,16 @@ def test_safetensors_metadata_names_the_source(tmp_path, capsys):
             id="unknown-extension",
         ),
         pytest.param(
+            ["-o", "w.npz", "--format", "safetensors"],
+            "format safetensors does not match the name 'w.npz'; name it w.safetensors",
+            id="format-against-name",
+        ),
+        pytest.param(
+            ["-o", "w.npz", "--force"],
+            "--force only applies to --to pytorch (Keras exports write every layer)",
+            id="force-without-pytorch",
+        ),
+        pytest.param(
             ["-o", "w.npz", "--raw", "--to", "pytorch"],
             "--raw exports Keras's stored arrays; it cannot be combined with --to pytorch",
             id="raw-and-pytorch",
@@ -131,6 +141,23 @@ def test_missing_safetensors_exits_3_with_the_install_hint(tmp_path, monkeypatch
         "install it with: pip install 'kerasweights[safetensors]'\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_safetensors_is_reported_before_any_torch_constructor(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    argv = ["export", RNN, "-o", str(tmp_path / "x.safetensors"), "--to", "pytorch", "--layer", "enc_gru"]
+    assert main(argv) == 3
+    captured = capsys.readouterr()
+    assert captured.out == "" and "pip install 'kerasweights[safetensors]'" in captured.err
+
+
+def test_failed_torch_export_prints_no_constructor(tmp_path, capsys):
+    out = tmp_path / "no" / "x.npz"
+    assert main(["export", RNN, "-o", str(out), "--to", "pytorch", "--layer", "enc_gru"]) == 2
+    captured = capsys.readouterr()
+    assert (
+        captured.out == "" and captured.err == f"kerasweights: error: cannot write {out}: No such file or directory\n"
+    )
 
 
 def test_unwritable_output(tmp_path, capsys):

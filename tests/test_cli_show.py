@@ -122,6 +122,29 @@ def test_unknown_names_exit_2_listing_valid_ones(capsys, key, message):
     assert (captured.out, captured.err) == ("", f"kerasweights: error: {message}\n")
 
 
+@pytest.mark.parametrize(
+    ("layer", "first", "count"),
+    [
+        pytest.param("enc_gru", "enc_gru/kernel_z        ", 12, id="gru"),
+        pytest.param("bi_g", "bi_g/forward_g/kernel_z ", 24, id="wrapper-lists-its-halves"),
+    ],
+)
+def test_a_layer_lists_its_matrices(capsys, layer, first, count):
+    path = str(FIXTURES / "k3/functional.keras") if layer == "bi_g" else RNN
+    assert main(["show", path, layer]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(f": {count} matrices")
+    assert out[2].split() == ["Matrix", "Shape", "Meaning"]
+    assert out[4].startswith(first.strip()) and len(out) == count + 6
+    assert out[-1] == f"Show one by its key, e.g. {first.strip()}"
+    assert "update gate, input weights" in out[4]
+
+
+def test_a_layer_without_weights_says_so(capsys):
+    assert main(["show", str(FIXTURES / "k3/functional.keras"), "double"]) == 0
+    assert capsys.readouterr().out == "double (Lambda): no weights to show\n"
+
+
 def test_unwritable_output(capsys, tmp_path):
     out = tmp_path / "missing" / "k.npy"
     assert main(["show", RNN, "head/kernel", "-o", str(out)]) == 2

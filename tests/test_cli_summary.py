@@ -44,7 +44,7 @@ def test_text_summary_example(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["Layer", "Class", "Weight", "shapes", "Params"]
     assert out[3].split() == ["enc_gru", "GRU", "6x15", "5x15", "2x15", "195"]
-    assert out[-2:] == ["Format: keras-zip   Keras: 3.15.1   Backend: unknown", "Total params: 485"]
+    assert out[-2:] == ["Format: keras-zip   Keras: 3.15.1", "Total params: 485"]
 
 
 @pytest.mark.parametrize(
@@ -100,3 +100,45 @@ def test_debug_shows_the_traceback(tmp_path):
 
     with pytest.raises(KerasWeightsError):
         main(["--debug", "summary", str(path)])
+
+
+def _model_with_long_paths():
+    from types import SimpleNamespace
+
+    from kerasweights.model import Layer, Model
+
+    names = [
+        "transformer_encoder_block_0",
+        "multi_head_self_attention_rotary",
+        "query_projection_dense_layer",
+    ]
+    deep = Layer("/".join(names), names[-1], "EinsumDense", {})
+    middle = Layer("/".join(names[:2]), names[1], "MultiHeadAttention", {}, kind="wrapper", children=[deep])
+    top = Layer(names[0], names[0], "Functional", {}, kind="model", children=[middle])
+    root = Layer("", "m", "Functional", {}, kind="model", children=[top])
+    raw = SimpleNamespace(format="keras-zip", keras_version="3.15.1", backend=None, path="m.keras", close=lambda: None)
+    note = (
+        "layer 'transformer_encoder_block_0/multi_head_self_attention_rotary' has a custom class "
+        "registered as 'my_package>RotaryAttention'; its weights are listed as stored"
+    )
+    return Model(raw, root, [note]), names
+
+
+def test_long_paths_and_notes_wrap_within_80_columns_between_names():
+    from kerasweights.cli import _render as render
+
+    model, names = _model_with_long_paths()
+    text = render.summary_table(model)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for name in names:  # every name whole on one line: paths break after their slashes
+        assert any(name in line for line in lines), name
+    notes = lines[lines.index(next(l for l in lines if l.startswith("Note: "))) :]
+    assert len(notes) == 3 and all(line.startswith("      ") for line in notes[1:])
+    assert " ".join(line.strip() for line in notes) == "Note: " + model.notes[0]
+    assert "Backend" not in text  # a .keras archive does not record it
+
+
+def test_backend_is_shown_when_the_file_records_it(capsys):
+    assert main(["summary", str(FIXTURES / "k3/rnn_seq.h5")]) == 0
+    assert "Format: h5-full   Keras: 3.15.1   Backend: tensorflow\n" in capsys.readouterr().out

@@ -105,7 +105,7 @@ def test_refusal_names_the_layer_and_writes_nothing(tmp_path, capsys):
         f"kerasweights: error: {K3 / 'rnn_seq.keras'}: cannot export to PyTorch exactly: layer 'gru_ra_false': "
         "reset_after=False (torch.nn.GRU computes only the reset_after=True form, which applies the reset gate "
         "after the recurrent matmul), go_backwards=True (torch has no backwards-only module) "
-        "(use --force (force=True) to write it anyway, or --layer to pick one)\n"
+        "(pass --force to write it anyway, or --layer to pick one)\n"
     )
     assert truth("rnn_seq")["recurrent"][2]["config"]["reset_after"] is False  # what Keras said
     assert not out.exists() and not list(tmp_path.iterdir())

@@ -214,6 +214,7 @@ def test_plot_writes_a_png(capsys, tmp_path):
 DOC_CASES = [
     # (truth npz, key, sample, file name the doc saves it as, the doc's kerasweights command)
     ("fixtures/k3/rnn_seq.truth.npz", "enc_gru/input", "x.npy"),
+    ("fixtures/k3/rnn_seq.truth.npz", "enc_gru/input", "x.npy"),
     ("fixtures/k3/masked.truth.npz", "_model/input", "tokens.npy"),
 ]
 
@@ -225,13 +226,13 @@ def doc_blocks() -> list[tuple[str, str]]:
 
 
 def test_doc_has_the_worked_examples():
-    assert len(doc_blocks()) == 2
+    assert len(doc_blocks()) == 3
     assert (ROOT / "docs" / "img" / "trace_enc_gru.png").stat().st_size < 150_000
     for source, key, name in DOC_CASES:
         assert f"np.save('{name}', np.load('{source}')['{key}'][0])" in DOC
 
 
-@pytest.mark.parametrize("index", [0, 1], ids=["enc_gru", "from-input"])
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["enc_gru", "print", "from-input"])
 def test_doc_commands_print_what_the_doc_shows(capsys, tmp_path, monkeypatch, index):
     source, key, name = DOC_CASES[index]
     command, text = doc_blocks()[index]
@@ -254,3 +255,163 @@ def test_doc_comparison_number_is_real(tmp_path):
     with kw_open(FIXTURES / "k3" / "rnn_seq.keras") as model:
         h = trace(model.layer("enc_gru"), arrays["enc_gru/input"][0])["h"][0]
     assert f"```text\n{np.abs(h - arrays['enc_gru/sequences'][0]).max():.1e}\n```" in DOC
+
+
+# -- --print, --sample, --scale, progress, and the slips around them ---------------------------------
+
+
+def test_print_shows_keras_values_per_step_and_unit(capsys, tmp_path):
+    arrays = truth_arrays("rnn_seq")
+    x = save(tmp_path, "x.npy", arrays["enc_gru/input"])
+    code, out, err = run(
+        capsys, FIXTURES / "k3" / "rnn_seq.keras", "enc_gru", "--input", x, "--print", "z,h", "--sample", "1"
+    )
+    assert code == 0, err
+    assert out.startswith("enc_gru (GRU, 5 units, reset_after=True), sample 1\n\nz: 7 steps x 5 units\n")
+    h_block = out.split("h: 7 steps x 5 units\n\n")[1].splitlines()
+    assert h_block[0].split() == ["step", "0", "1", "2", "3", "4"]
+    keras = arrays["enc_gru/sequences"][1]  # what Keras computed, sample 1
+    for t, line in enumerate(h_block[1:8]):
+        step, *values = line.split()
+        assert int(step) == t
+        np.testing.assert_allclose([float(v) for v in values], keras[t], atol=1e-4)
+    assert not (tmp_path / "t.npz").exists() and "Wrote" not in out
+
+
+def test_print_defaults_to_h_and_wraps_to_80_columns(capsys, tmp_path):
+    arrays = truth_arrays("convlstm")
+    x = save(tmp_path, "x.npy", arrays["clstm/input"])
+    code, out, err = run(capsys, FIXTURES / "k3" / "convlstm.keras", "clstm", "--input", x, "--print")
+    assert code == 0, err
+    assert "\nh: 3 steps x 16 positions x 3 filters\n" in out and "\nc:" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert out.count("step ") == 6  # 48 columns in blocks of 8
+
+
+def test_step_table_fits_the_width_and_marks_masked_steps():
+    from kerasweights.cli.trace import step_table
+
+    values = np.arange(40, dtype=np.float32).reshape(2, 20) / 7
+    values[1, 3] = np.nan
+    text = step_table(values, width=40)
+    assert max(len(line) for line in text.splitlines()) <= 40
+    assert "masked" in text and text.count("step") == 5  # 4 units of 8 columns per block
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--print", "z,q"], "--print: no array 'q'; this layer traces: z, r, candidate, h"),
+        (["--print", "h", "--sample", "2"], "--sample 2 is out of range: the input has 2 sample(s), 0 to 1"),
+    ],
+    ids=["unknown-array", "sample-out-of-range"],
+)
+def test_print_usage_errors(capsys, tmp_path, extra, message):
+    x = save(tmp_path, "x.npy", truth_arrays("rnn_seq")["enc_gru/input"])
+    code, out, err = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", "enc_gru", "--input", x, *extra)
+    assert (code, out, err) == (2, "", f"kerasweights: error: {message}\n")
+
+
+def test_output_must_be_named_npz(capsys, tmp_path):
+    x = save(tmp_path, "x.npy", truth_arrays("rnn_seq")["enc_gru/input"])
+    code, out, err = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", "enc_gru", "--input", x, "-o", tmp_path / "t.csv")
+    assert (code, out) == (2, "")
+    assert (
+        err == f"kerasweights: error: trace writes an .npz archive: name the output t.npz, not {tmp_path / 't.csv'}\n"
+    )
+    assert list(tmp_path.iterdir()) == [x]
+
+
+def test_text_and_pickle_inputs_are_named_for_what_they_are(capsys, tmp_path):
+    import pickle
+
+    model = FIXTURES / "k3" / "rnn_seq.keras"
+    csv = tmp_path / "x.csv"
+    np.savetxt(csv, truth_arrays("rnn_seq")["enc_gru/input"][0], delimiter=",")
+    code, _, err = run(capsys, model, "enc_gru", "--input", csv)
+    assert (code, err) == (
+        3,
+        f"kerasweights: error: {csv}: the input is not a .npy or .npz file (a text or CSV file?); save it with numpy.save\n",
+    )
+    assert "pickle" not in err.replace(str(csv), "")
+    pickled = tmp_path / "x.pkl"
+    pickled.write_bytes(pickle.dumps([1.0, 2.0]))
+    code, _, err = run(capsys, model, "enc_gru", "--input", pickled)
+    assert (code, err) == (
+        3,
+        f"kerasweights: error: {pickled}: input is a Python pickle; kerasweights never unpickles\n",
+    )
+
+
+def test_token_ids_without_from_input_get_a_hint(capsys, tmp_path):
+    tokens = save(tmp_path, "tokens.npy", truth_arrays("functional")["_model/input"])
+    code, _, err = run(capsys, FIXTURES / "k3" / "functional.keras", "lstm_seq", "--input", tokens)
+    assert code == 2
+    assert err.endswith(
+        "input has 6 features, the layer's kernel expects 4; the input holds integers: "
+        "if they are token ids for the model's input, add --from-input\n"
+    )
+    code, _, err = run(capsys, FIXTURES / "k3" / "functional.keras", "lstm_seq", "--input", tokens, "--from-input")
+    assert (code, err) == (0, "")
+
+
+def test_integer_input_that_fits_is_traced_with_a_warning(capsys, tmp_path):
+    x = save(tmp_path, "x.npy", np.ones((7, 6), np.int64))
+    code, _, err = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", "enc_gru", "--input", x)
+    assert code == 0
+    assert err == (
+        "kerasweights: warning: the input of this layer holds integers: "
+        "if they are token ids for the model's input, add --from-input\n"
+    )
+
+
+@pytest.mark.parametrize("scale, expected", [("full", {"z": (0.0, 1.0)}), ("data", {})], ids=["full", "data"])
+def test_plot_scale(capsys, tmp_path, monkeypatch, scale, expected):
+    import kerasweights.trace.plot as trace_plot
+
+    seen = {}
+    monkeypatch.setattr(trace_plot, "plot_trace", lambda arrays, path, **kw: seen.update(kw))
+    x = save(tmp_path, "x.npy", truth_arrays("rnn_seq")["enc_gru/input"])
+    argv = ["enc_gru", "--input", x, "--plot", tmp_path / "p.png", "--scale", scale, "--sample", "1"]
+    code, _, err = run(capsys, FIXTURES / "k3" / "rnn_seq.keras", *argv)
+    assert code == 0, err
+    assert seen["sample"] == 1
+    assert {k: v for k, v in seen["ranges"].items() if k == "z"} == expected
+
+
+def test_data_scale_colours_span_the_values():
+    from kerasweights.trace.plot import _limits
+
+    gates = np.array([[0.2, 0.87]])
+    assert _limits(gates, (0.0, 1.0)) == (0.0, 1.0, "viridis")
+    assert _limits(gates, None) == (0.2, 0.87, "viridis")
+
+
+def test_progress_bar_on_a_terminal(capsys, tmp_path, monkeypatch):
+    import io
+
+    import kerasweights.cli.trace as cli_trace
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    real = cli_trace.Progress
+    monkeypatch.setattr(cli_trace, "Progress", lambda total, label, delay: real(total, label, screen, delay=0.0))
+    x = save(tmp_path, "x.npy", truth_arrays("bidir_lstm")["bi_l/input"])
+    code, _, err = run(capsys, FIXTURES / "k3" / "bidir_lstm.keras", "bi_l", "--input", x)
+    assert code == 0, err
+    drawn = screen.getvalue()
+    assert "\rtrace bi_l [" in drawn and "] 14/14" in drawn  # 7 steps, each half
+    assert drawn.endswith("\r" + " " * 79 + "\r")  # cleared before the report
+
+
+def test_trace_reports_each_step_to_progress():
+    from kerasweights import open as kw_open
+    from kerasweights.trace import trace
+
+    steps = []
+    with kw_open(FIXTURES / "k3" / "bidir_lstm.keras") as model:
+        trace(model.layer("bi_l"), truth_arrays("bidir_lstm")["bi_l/input"], progress=steps.append)
+    assert steps == [1] * 14

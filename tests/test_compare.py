@@ -12,7 +12,7 @@ from conftest import FIXTURES, K3_MODELS, model_files, truth, truth_arrays
 from h5edit import edited_h5, layer_config
 
 import kerasweights
-from kerasweights.compare import compare, max_abs_diff, normalize_config
+from kerasweights.compare import compare, max_abs_diff, normalize_config, value_change
 
 
 def _same_model_pairs() -> list:
@@ -156,6 +156,39 @@ def test_layers_added_and_removed_between_different_models():
 )
 def test_max_abs_diff_treats_nan_and_inf_by_position(x, y, expected):
     assert max_abs_diff(np.array(x, np.float32), np.array(y, np.float32)) == expected
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "rel", "cosine"),
+    [
+        pytest.param([3.0, 4.0], [3.0, 4.0], 0.0, 1.0, id="same"),
+        pytest.param([3.0, 4.0], [6.0, 8.0], 1.0, 1.0, id="scaled"),
+        pytest.param([1.0, 0.0], [0.0, 1.0], math.sqrt(2), 0.0, id="orthogonal"),
+        pytest.param([1.0, 2.0], [-1.0, -2.0], 2.0, -1.0, id="opposite"),
+        pytest.param([0.0, 0.0], [0.0, 0.0], 0.0, 1.0, id="both-zero"),
+        pytest.param([0.0, 0.0], [1.0, 0.0], math.inf, None, id="from-zero"),
+        pytest.param([np.nan, 3.0, 4.0], [np.nan, 3.0, 4.0], 0.0, 1.0, id="nan-positions-left-out"),
+    ],
+)
+def test_relative_change_and_cosine(x, y, rel, cosine):
+    change = value_change(np.array(x), np.array(y))
+    assert change.rel_change == pytest.approx(rel)
+    assert change.cosine == (None if cosine is None else pytest.approx(cosine))
+
+
+def test_value_change_accumulates_over_chunks(monkeypatch):
+    """Chunked sums give what one pass over the whole array gives (memory stays bounded)."""
+    import kerasweights.compare as compare_module
+    from kerasweights.stats import chunks
+
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((50, 40)), rng.standard_normal((50, 40))
+    whole = value_change(a, b)
+    monkeypatch.setattr(compare_module, "chunks", lambda array: chunks(array, max_elements=64))
+    chunked = value_change(a, b)
+    assert chunked.max_abs == whole.max_abs
+    assert chunked.rel_change == pytest.approx(np.linalg.norm(b - a) / np.linalg.norm(a), rel=1e-12)
+    assert chunked.cosine == pytest.approx(whole.cosine, rel=1e-12)
 
 
 def test_max_abs_diff_refuses_different_shapes():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 import numpy as np
@@ -138,16 +140,44 @@ def test_format_for(path, fmt, expected):
         pytest.param(
             "out.bin",
             None,
-            "cannot tell the export format from 'out.bin'; name it .npz or .safetensors, or pass --format",
+            "cannot tell the export format from 'out.bin'; name it .npz or .safetensors, or pass fmt=",
             id="unknown-extension",
         ),
         pytest.param("out.npz", "pt", "unknown export format 'pt'; use one of: npz, safetensors", id="unknown-format"),
+        pytest.param(
+            "out.npz",
+            "safetensors",
+            "format safetensors does not match the name 'out.npz'; name it out.safetensors",
+            id="format-against-extension",
+        ),
+        pytest.param(
+            "dir/w.safetensors",
+            "npz",
+            "format npz does not match the name 'dir/w.safetensors'; name it w.npz",
+            id="npz-format-safetensors-name",
+        ),
     ],
 )
 def test_format_for_refuses(path, fmt, message):
     with pytest.raises(ValueError) as info:
         exporting.format_for(path, fmt)
     assert str(info.value) == message
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+@pytest.mark.parametrize("fmt", ["npz", "safetensors"])
+def test_exports_get_the_usual_file_mode(tmp_path, fmt):
+    pytest.importorskip("safetensors")
+    out = tmp_path / f"x.{fmt}"
+    old = os.umask(0o022)
+    try:
+        exporting.write(out, {"a/b": np.zeros(2, np.float32)}, fmt)
+        os.umask(0o027)
+        exporting.write(tmp_path / f"y.{fmt}", {"a/b": np.zeros(2, np.float32)}, fmt)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / f"y.{fmt}").stat().st_mode) == 0o640
 
 
 def test_missing_safetensors_names_the_extra_and_writes_nothing(tmp_path, monkeypatch):

@@ -100,6 +100,51 @@ def test_find_reports_valid_names():
             m.find("enc_gru/kernel_q")
 
 
+def test_find_of_a_layer_names_its_matrices():
+    with kerasweights.open(FIXTURES / "k3" / "rnn_seq.keras") as m, pytest.raises(NotFoundError) as err:
+        m.find("head")
+    assert str(err.value) == "'head' is a layer; name one of its matrices or weights: head/kernel, head/bias"
+
+
+def test_matrix_by_key_and_meaning_on_both_kinds():
+    with kerasweights.open(FIXTURES / "k3" / "rnn_seq.keras") as m:
+        assert m.matrix("lstm_last/bias_f").gate == "f"
+        assert m.find("enc_gru/kernel").meaning == "stored array"
+        assert m.find("enc_gru/kernel_z").meaning == "update gate, input weights"
+        with pytest.raises(NotFoundError, match="'enc_gru/kernel' is a stored weight, not a named matrix; layer"):
+            m.matrix("enc_gru/kernel")
+
+
+@pytest.mark.parametrize(
+    ("source", "config"),
+    [
+        pytest.param("k3/rnn_seq.json", None, id="config-alone"),
+        pytest.param("k3/rnn_seq.weights.h5", "k3/rnn_seq.json", id="note"),
+    ],
+)
+def test_library_messages_name_the_keyword_not_the_cli_option(source, config):
+    """Python callers are told about ``config=``; ``--config`` is the command line's word."""
+    try:
+        with kerasweights.open(FIXTURES / source, config=FIXTURES / config if config else None) as m:
+            text = " ".join(m.notes)
+    except kerasweights.KerasWeightsError as exc:
+        text = str(exc)
+        assert "config=" in text
+    assert "--" not in text
+
+
+def test_cli_words_turn_keywords_into_options():
+    from kerasweights.cli._output import cli_words
+
+    assert cli_words("unknown: pass config=); (pass force=True to write it, or layer= to pick one)") == (
+        "unknown: pass --config); (pass --force to write it, or --layer to pick one)"
+    )
+    assert (
+        cli_words("use_bias=False, reset_after=False, some_config=1")
+        == "use_bias=False, reset_after=False, some_config=1"
+    )
+
+
 def test_model_facts():
     with kerasweights.open(FIXTURES / "k3" / "functional.keras") as m:
         assert (m.format, m.keras_version, m.name, m.has_config) == ("keras-zip", "3.15.1", "toy", True)

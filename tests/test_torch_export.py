@@ -114,7 +114,7 @@ def test_refusals_name_the_layer_and_the_reason(path, config, model, runtime, en
     for key, value in REFUSED[entry["path"]].items():
         assert entry["config"][key] == value, "the REFUSED table must say what Keras's config says"
         assert f"{key}={value!r}" in message
-    assert "(use --force (force=True) to write it anyway)" in message
+    assert "(pass force=True to write it anyway)" in message
 
 
 @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ def test_every_recurrent_layer_with_force_and_refusal_names_them_all():
             "layer 'gru_hard': recurrent_activation='hard_sigmoid' (torch.nn.GRU gates use sigmoid); "
             "layer 'lstm_relu': activation='relu' (torch.nn.LSTM supports only tanh); "
             "layer 'rnn_nobias': activation='linear' (torch.nn.RNN supports only tanh or relu) "
-            "(use --force (force=True) to write them anyway, or --layer to pick one)"
+            "(pass force=True to write them anyway, or layer= to pick one)"
         )
         modules = to_torch(kw, force=True)
     assert [m.layer_path for m in modules] == ["gru_hard", "lstm_relu", "rnn_nobias", "gru_nobias"]
@@ -267,7 +267,7 @@ def test_weights_only_file_without_config_needs_force_then_assumes_keras_default
         [gru] = to_torch(kw, layer="enc_gru", force=True)
     assert gru.warnings == [
         "layer 'enc_gru': forced export although no layer config in the file (activations and go_backwards "
-        "unknown: pass --config); assumed Keras's defaults (tanh, sigmoid gates, go_backwards=False)"
+        "unknown: pass config=); assumed Keras's defaults (tanh, sigmoid gates, go_backwards=False)"
     ]
     out, _, _ = torch_run(gru, arrays["enc_gru/input"])  # enc_gru does use the defaults
     np.testing.assert_allclose(out, arrays["enc_gru/sequences"], atol=1e-5, rtol=0)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import KerasWeightsError, UsageError
 from . import _commands
+from ._output import error
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -66,8 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KerasWeightsError as exc:
         if args.debug:
             raise
-        print(f"kerasweights: error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+        return error(str(exc), exit_code(exc))
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:

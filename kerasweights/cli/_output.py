@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -14,12 +15,14 @@ GAP = 2  # tabulate's "simple" format puts two spaces between columns
 @dataclass(frozen=True)
 class Column:
     """A table column. ``wrap`` > 0: may be wrapped down to that width (``/`` paths break at
-    slashes, prose at spaces); ``optional``: dropped (in order) when wrapping is not enough."""
+    slashes, prose at spaces); ``optional``: dropped (in order) when wrapping is not enough;
+    columns wrap in ascending ``order`` (ties: left to right)."""
 
     header: str
     align: str = "left"
     wrap: int = 0
     optional: bool = False
+    order: int = 0
 
 
 def table(
@@ -39,7 +42,7 @@ def table(
     for dropped in range(len(optional) + 1):  # wrap first; drop optional columns only if that is not enough
         keep = [i for i in range(len(columns)) if i not in optional[:dropped]]
         widths = list(natural)
-        for i in [i for i in keep if columns[i].wrap]:
+        for i in sorted((i for i in keep if columns[i].wrap), key=lambda i: columns[i].order):
             excess = sum(widths[j] for j in keep) + GAP * (len(keep) - 1) - width
             if excess <= 0:
                 break
@@ -99,11 +102,28 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
+# The library's messages name its keyword arguments (``config=``); on the command line the
+# same advice is an option. Only these exact spellings are rewritten.
+_OPTIONS = {
+    "config=": "--config",
+    "fmt=": "--format",
+    "force=True": "--force",
+    "layer=": "--layer",
+    "skip_inexact=True": "--skip-inexact",
+}
+_OPTION_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(k) for k in _OPTIONS) + r")(?=[\s),;]|$)")
+
+
+def cli_words(message: str) -> str:
+    """A library message as the command line says it: ``pass config=`` -> ``pass --config``."""
+    return _OPTION_RE.sub(lambda m: _OPTIONS[m.group(1)], message)
+
+
 def warn(message: str) -> None:
-    print(f"kerasweights: warning: {message}", file=sys.stderr)
+    print(f"kerasweights: warning: {cli_words(message)}", file=sys.stderr)
 
 
 def error(message: str, code: int) -> int:
     """Print the one-line error the CLI uses everywhere and return ``code`` as the exit code."""
-    print(f"kerasweights: error: {message}", file=sys.stderr)
+    print(f"kerasweights: error: {cli_words(message)}", file=sys.stderr)
     return code

@@ -12,7 +12,8 @@ WIDTH = 80
 class Progress:
     """``with Progress(total, "export") as bar: bar.advance()``; silent when not a TTY."""
 
-    def __init__(self, total: int, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, label: str, stream: TextIO | None = None, delay: float = 0.0) -> None:
+        """``delay``: seconds before the first draw, so quick work shows no bar at all."""
         self.total = max(total, 0)
         self.label = label
         self.done = 0
@@ -20,11 +21,14 @@ class Progress:
         isatty = getattr(self.stream, "isatty", None)
         self.enabled = bool(isatty and isatty()) and self.total > 0
         self._drawn = 0.0
+        self._quiet_until = time.monotonic() + delay
 
     def advance(self, step: int = 1) -> None:
         self.done = min(self.total, self.done + step)
         now = time.monotonic()
-        if self.enabled and (now - self._drawn > 0.1 or self.done == self.total):  # no flicker on fast steps
+        if (
+            self.enabled and now >= self._quiet_until and (now - self._drawn > 0.1 or self.done == self.total)
+        ):  # no flicker on fast steps
             self._drawn = now
             self._draw()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,28 +42,31 @@ def summary_dict(model: Model) -> dict[str, Any]:
 
 
 def summary_table(model: Model) -> str:
-    from tabulate import tabulate  # imported here: only text output needs it
+    """Layers, classes, shapes, params within 80 columns: shapes wrap first, then paths at their
+    slashes (inside a name only when one name alone is wider than what is left); notes wrap
+    under themselves."""
+    from ._output import Column, table
 
     rows = []
     for layer in model.walk():
         shapes = " ".join(shape_compact(w.shape) for w in layer.weights)
         rows.append([layer.path, layer.class_name + (" ?" if layer.inferred else ""), shapes, f"{layer.params:,}"])
-    # Give the path column what it needs (up to 34) and wrap the shapes into what is left of 80.
-    path_width = min(34, max([5, *(len(r[0]) for r in rows)]))
-    class_width = min(24, max([5, *(len(r[1]) for r in rows)]))
-    params_width = max([6, *(len(r[3]) for r in rows)])
-    shapes_width = max(12, WIDTH - path_width - class_width - params_width - 6)
-    table = tabulate(
-        rows,
-        headers=["Layer", "Class", "Weight shapes", "Params"],
-        colalign=("left", "left", "left", "right"),
-        maxcolwidths=[path_width, class_width, shapes_width, None],
-    )
+    longest_name = max([5, *(len(part) for r in rows for part in r[0].split("/"))])
+    # What the other columns need at least (class names never split): the rest is the paths'.
+    others = max([5, *(len(r[1]) for r in rows)]) + len("Weight shapes") + max([6, *(len(r[3]) for r in rows)])
+    columns = [
+        Column("Layer", wrap=max(12, min(longest_name + 1, WIDTH - others - 6)), order=1),  # + 1: the slash
+        Column("Class"),  # class names never split
+        Column("Weight shapes", wrap=12),
+        Column("Params", "right"),
+    ]
     facts = [
-        f"Format: {model.format}   Keras: {model.keras_version or 'unknown'}   Backend: {model.backend or 'unknown'}",
+        f"Format: {model.format}   Keras: {model.keras_version or 'unknown'}"
+        + (f"   Backend: {model.backend}" if model.backend else ""),  # .keras archives do not record it
         f"Total params: {model.total_params:,}",
     ]
     if any(l.inferred for l in model.walk()):
         facts.append("? = class inferred from stored weights (no config in the file)")
-    facts += [f"Note: {n}" for n in model.notes]
-    return "\n".join([table, "", *facts])
+    for note in model.notes:
+        facts += textwrap.wrap(f"Note: {note}", WIDTH, subsequent_indent="      ", break_on_hyphens=False)
+    return "\n".join([table(columns, rows, WIDTH), "", *facts])

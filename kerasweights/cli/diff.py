@@ -63,13 +63,27 @@ def render(c: Comparison) -> str:
         lines.append(
             f"Weight {s.key}: {shape_compact(s.shape_a)} {s.dtype_a} -> {shape_compact(s.shape_b)} {s.dtype_b}"
         )
-    worst = sorted(c.value_changes, key=lambda v: -v.max_abs_diff)
+    worst = sorted(c.value_changes, key=lambda v: (-v.rel_change, -v.max_abs_diff))
     if worst:
-        lines.append(f"Values differing by more than {c.atol:g}:")
-        rows = [[v.key, shape_compact(v.shape), num(v.max_abs_diff)] for v in worst[:MAX_VALUE_ROWS]]
-        lines.append(table([Column("Matrix", wrap=20), Column("Shape"), Column("Max abs diff", "right")], rows))
+        lines.append(f"Values differing by more than {c.atol:g}, most changed first:")
+        rows = [
+            [v.key, shape_compact(v.shape), num(v.max_abs_diff), num(v.rel_change), _cosine(v.cosine)]
+            for v in worst[:MAX_VALUE_ROWS]
+        ]
+        columns = [
+            Column("Matrix", wrap=20),
+            Column("Shape", optional=True),
+            Column("Max abs", "right"),
+            Column("Rel change", "right"),
+            Column("Cosine", "right"),
+        ]
+        lines.append(table(columns, rows))
         if len(worst) > MAX_VALUE_ROWS:
             lines.append(f"... and {len(worst) - MAX_VALUE_ROWS} more (see --json)")
+        lines.append("Rel change: ||B-A|| / ||A|| (Frobenius norms); Cosine: of A and B as vectors")
+        most = c.most_changed()
+        if most:
+            lines.append("Most changed layers: " + ", ".join(f"{layer} {num(r)}" for layer, r in most))
     renamed = [f"{ka} = {kb}" for ka, kb in c.weights_renamed]
     if renamed:
         lines.append(f"Same weight under another name: {', '.join(renamed)}")
@@ -79,8 +93,15 @@ def render(c: Comparison) -> str:
         f"Result: {'same' if c.same else 'different'} ({equal} of {len(c.values)} matrices within {c.atol:g};"
         f" max abs diff {num(largest)})"
     )
+    if c.nothing_in_common:  # "max abs diff 0" after comparing nothing would read as "same"
+        verdict = "Result: different (no layers in common: nothing was compared)"
     lines = [wrapped for line in lines for wrapped in (line.splitlines() if "\n" in line else _fill(line))]
     return "\n".join([f"A: {c.a}", f"B: {c.b}", "", *lines, *([""] if lines else []), *_fill(verdict)])
+
+
+def _cosine(value: float | None) -> str:
+    """Six decimals: a cosine of 0.999996 must not print as 1."""
+    return "-" if value is None else f"{value:.6f}"
 
 
 def _fill(line: str) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._optional import require
 from ..errors import KerasWeightsError, OutputError
 from ..export import arrays as exporting
 from ..model import Model
@@ -45,9 +46,14 @@ def run(args: argparse.Namespace) -> int:
         return error(str(exc), 2)
     if args.raw and args.to == "pytorch":
         return error("--raw exports Keras's stored arrays; it cannot be combined with --to pytorch", 2)
+    if args.force and args.to != "pytorch":
+        return error("--force only applies to --to pytorch (Keras exports write every layer)", 2)
+    if fmt == "safetensors":  # before reading or printing anything
+        require("safetensors.numpy", "safetensors")
+    report: list[str] = []  # printed once the file is written: a failed export announces nothing
     with open_model(args.file, args.config) as model:
         if args.to == "pytorch":
-            arrays: dict[str, Any] = _torch_tensors(model, args)
+            arrays: dict[str, Any] = _torch_tensors(model, args, report)
         else:
             selection = exporting.select(model, raw=args.raw, layer=args.layer)
             for message in selection.warnings:
@@ -68,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
                 )
             except OSError as exc:
                 raise OutputError(f"cannot write: {exc.strerror or exc}", args.output) from None
+    for line in report:
+        if line.startswith("warning: "):
+            warn(line.removeprefix("warning: "))
+        else:
+            print(line)
     print(f"wrote {len(arrays):,} arrays ({values:,} values) to {args.output}")
     return 0
 
@@ -82,15 +93,14 @@ def _constructor_lines(layer_path: str, constructor: str) -> str:
     return prefix + ("\n" + " " * len(prefix)).join(lines)
 
 
-def _torch_tensors(model: Model, args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Tensors of every module ``to_torch`` converts; prints each module and its warnings."""
+def _torch_tensors(model: Model, args: argparse.Namespace, report: list[str]) -> dict[str, np.ndarray]:
+    """Tensors of every module ``to_torch`` converts; each module's constructor and warnings go to ``report``."""
     from ..export.torch import to_torch  # imported here: only --to pytorch needs it
 
     tensors: dict[str, np.ndarray] = {}
     for module in to_torch(model, layer=args.layer, force=args.force):
-        print(_constructor_lines(module.layer_path, module.constructor()))
-        for message in module.warnings:
-            warn(message)
+        report.append(_constructor_lines(module.layer_path, module.constructor()))
+        report += [f"warning: {message}" for message in module.warnings]
         clash = sorted(set(tensors) & set(module.tensors))
         if clash:  # a silent overwrite would lose a layer's parameters
             raise KerasWeightsError(f"two layers export the same tensor names: {', '.join(clash)}", model.path)

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LayoutError, OutputError
-from ..model import Matrix, Model, Weight
+from ..model import Layer, Matrix, Model, Weight
 from ._common import add_input, open_model
-from ._output import error, wrap
+from ._output import Column, error, table, wrap
+from ._render import shape_compact
 
 SUMMARY_THRESHOLD = 1000  # numpy's default: larger arrays print their corners only
 OUTPUTS = (".npy", ".csv", ".txt")
@@ -33,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output and suffix not in OUTPUTS:
         return error(f"cannot tell the format of {args.output!r}; name it {', '.join('OUT' + s for s in OUTPUTS)}", 2)
     with open_model(args.file, args.config) as model:
+        layer = next((l for l in model.walk() if l.path == args.key.rstrip("/")), None)
+        if layer is not None:  # a layer, not one of its matrices: say what there is to show
+            print(listing(layer))
+            return 0
         item = model.find(args.key)
         value = item.read()
         if args.output:
@@ -51,6 +56,24 @@ def run(args: argparse.Namespace) -> int:
         with np.printoptions(threshold=threshold, linewidth=80):
             print(value)
     return 0
+
+
+def listing(layer: Layer) -> str:
+    """The named matrices of a layer (and the layers inside it), for ``show FILE LAYER``."""
+    rows = []
+    for each in layer.walk():
+        try:
+            parts: list[Matrix | Weight] = list(each.matrices().values())
+        except LayoutError:
+            parts = list(each.weights)
+        rows += [[p.key, shape_compact(p.shape), getattr(p, "meaning", "") or "stored array"] for p in parts]
+    title = f"{layer.path} ({layer.class_name}): "
+    if not rows:
+        return title + "no weights to show"
+    title += f"{len(rows)} matrices"
+    columns = [Column("Matrix", wrap=20), Column("Shape"), Column("Meaning", wrap=16)]
+    hint = wrap(f"Show one by its key, e.g. {rows[0][0]}", 80)
+    return "\n".join([wrap(title, 80), "", table(columns, rows), "", hint])
 
 
 def header(model: Model, item: Matrix | Weight) -> str:

@@ -53,14 +53,18 @@ def select(model: Model, *, raw: bool = False, layer: str | None = None) -> Sele
 
 def format_for(path: str | os.PathLike[str], fmt: str | None = None) -> str:
     """``fmt`` if given, else the format ``path``'s extension names."""
+    suffix = Path(path).suffix.lower()
     if fmt:
         if fmt not in FORMATS.values():
             raise ValueError(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS.values())}")
+        if suffix in FORMATS and FORMATS[suffix] != fmt:  # a .npz name holding safetensors misleads
+            raise ValueError(
+                f"format {fmt} does not match the name {os.fspath(path)!r}; name it {Path(path).stem}.{fmt}"
+            )
         return fmt
-    suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(
-            f"cannot tell the export format from {os.fspath(path)!r}; name it .npz or .safetensors, or pass --format"
+            f"cannot tell the export format from {os.fspath(path)!r}; name it .npz or .safetensors, or pass fmt="
         )
     return FORMATS[suffix]
 
@@ -129,8 +133,19 @@ def _atomic(path: str | os.PathLike[str], writer: Callable[[str], int]) -> int:
     tmp = str(target.with_name(f".{target.name}.{os.getpid()}.part"))
     try:
         count = writer(tmp)
+        _usual_mode(tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return count
+
+
+def _usual_mode(path: str) -> None:
+    """Give a written file the mode a new file gets (0644 under umask 022): the safetensors
+    writer creates its files 0600, which would make exports unreadable to the group."""
+    if os.name != "posix":
+        return
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

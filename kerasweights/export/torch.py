@@ -30,9 +30,9 @@ EXPORTABLE_CLASSES = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM")
 MODULES = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
 # Keras gate letters in torch's order: GRU r, z, n(=h); LSTM i, f, g(=c), o.
 TORCH_GATE_ORDER = {"SimpleRNN": ("",), "GRU": ("r", "z", "h"), "LSTM": ("i", "f", "c", "o")}
-_FORCE_HINT = "use --force (force=True) to write {} anyway"
+_FORCE_HINT = "pass force=True to write {} anyway"
 _BACKWARDS = "go_backwards=True (torch has no backwards-only module)"
-_UNKNOWN = "no layer config in the file (activations and go_backwards unknown: pass --config)"
+_UNKNOWN = "no layer config in the file (activations and go_backwards unknown: pass config=)"
 
 
 @dataclass
@@ -95,7 +95,7 @@ def to_torch(model: Model, layer: str | None = None, force: bool = False) -> lis
             which = "it" if len(refused) == 1 else "them"
             raise UnsupportedLayerError(
                 f"cannot export to PyTorch exactly: {'; '.join(refused)} "
-                f"({_FORCE_HINT.format(which)}, or --layer to pick one)"
+                f"({_FORCE_HINT.format(which)}, or layer= to pick one)"
             )
         return [layer_to_torch(l, force=force) for l in found]
     except KerasWeightsError as exc:

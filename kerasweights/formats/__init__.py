@@ -131,7 +131,7 @@ def read(source: Source, config: ConfigSource = None, limits: Limits = DEFAULT_L
         _read_into(source, raw, limits)
         if config is not None:
             raw.config = _load_config(config, limits)
-            raw.notes.append("config taken from the file given with --config")
+            raw.notes.append("config given separately (not stored in the model file)")
         _check_config(raw)
         _guard_readers(raw)
     except KerasWeightsError as exc:
@@ -218,8 +218,8 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
             )
         elif isinstance(document, dict) and "class_name" in document:
             raise UnsupportedFormatError(
-                "this is a model config (JSON) without weights: give it to a weights file with --config "
-                "(config= in kerasweights.open); kerasweights audit checks it on its own"
+                "this is a model config (JSON) without weights: give it to a weights file as config=; "
+                "kerasweights audit checks it on its own"
             )
         else:
             raise UnsupportedFormatError("JSON file is neither a sharded-weights index nor a Keras model")

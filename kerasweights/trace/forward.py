@@ -10,6 +10,7 @@ Anything else raises :class:`UnsupportedLayerError` naming the layer that cannot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,15 @@ Flow = tuple[Array, "Array | None"]  # a tensor and its Keras mask (bool (batch,
 RUNNABLE = "Embedding, Masking, Dense, Activation, TimeDistributed(Dense), Dropout and noise layers, recurrent layers"
 
 
-def trace_from_input(model: Model, path: str, x: Any, initial_state: Any = None, mask: Any = None) -> dict[str, Array]:
+def trace_from_input(
+    model: Model,
+    path: str,
+    x: Any,
+    initial_state: Any = None,
+    mask: Any = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Array]:
     """:func:`~kerasweights.trace.trace` the layer at ``path`` fed by the model's input ``x``.
 
     ``x`` is batch-first, as the model takes it; ``mask`` (optional) is a mask on the model
@@ -34,7 +43,7 @@ def trace_from_input(model: Model, path: str, x: Any, initial_state: Any = None,
     """
     target = model.layer(path)
     inputs, flow_mask = layer_input(model, path, x, mask)
-    return trace(target, inputs, initial_state, flow_mask)
+    return trace(target, inputs, initial_state, flow_mask, progress=progress)
 
 
 def layer_input(model: Model, path: str, x: Any, mask: Any = None) -> Flow:

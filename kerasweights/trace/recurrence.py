@@ -103,11 +103,16 @@ def gate_ranges(layer: Layer) -> dict[str, tuple[float, float]]:
     return {"i": gate, "f": gate, "o": gate, "candidate": act, "c": unbounded, "h": with_zero if gated else unbounded}
 
 
+Progress = Callable[[int], None]  # called with the number of time steps just computed
+
+
 def trace(
     layer: Layer,
     x: Any,
     initial_state: Any = None,
     mask: Any = None,
+    *,
+    progress: Progress | None = None,
 ) -> dict[str, Array]:
     """Run ``layer`` on ``x`` in numpy; every gate and state per time step, float32.
 
@@ -120,10 +125,18 @@ def trace(
     ``f``, ``o``, ``candidate``, ``c``, ``h``. A Bidirectional gives each half's arrays under
     ``forward/`` and ``backward/`` (each in its own processing order) plus ``h``, the merged
     output sequence in input order, as Keras returns it (not for ``merge_mode=None``).
+    ``progress`` is called with 1 after each time step (twice as many for a Bidirectional).
     """
     if layer.class_name == "Bidirectional":
-        return _trace_bidirectional(layer, x, initial_state, mask)
-    return _run(_cell(layer), x, initial_state, mask)
+        return _trace_bidirectional(layer, x, initial_state, mask, progress)
+    return _run(_cell(layer), x, initial_state, mask, progress)
+
+
+def steps_of(layer: Layer, x: Any) -> int:
+    """How many time steps :func:`trace` computes for ``x`` (for a progress bar)."""
+    shape = np.shape(x)
+    steps = shape[1] if len(shape) >= 3 else shape[0] if shape else 0
+    return int(steps) * (2 if layer.class_name == "Bidirectional" else 1)
 
 
 # -- building a cell from a layer ---------------------------------------------------------------
@@ -326,7 +339,7 @@ def _as_states(initial_state: Any, names: Sequence[str], shape: tuple[int, ...],
     return out
 
 
-def _run(cell: _Cell, x: Any, initial_state: Any, mask: Any) -> dict[str, Array]:
+def _run(cell: _Cell, x: Any, initial_state: Any, mask: Any, progress: Progress | None = None) -> dict[str, Array]:
     x = _as_batch(x, cell)
     m = _as_mask(mask, x, cell.path)
     if cell.go_backwards:  # Keras reverses the input (and mask) and runs forward
@@ -367,6 +380,8 @@ def _run(cell: _Cell, x: Any, initial_state: Any, mask: Any) -> dict[str, Array]
         values["h"] = y
         for n in names:
             out[n][:, t] = values[n]
+        if progress is not None:
+            progress(1)
     if cell.channels_first:
         out = {n: np.moveaxis(v, -1, 2) for n, v in out.items()}
     return {n: v.astype(np.float32) for n, v in out.items()}
@@ -402,7 +417,9 @@ def _step(cell: _Cell, x: dict[str, Array], h: Array, c: Array | None) -> dict[s
 # -- Bidirectional ------------------------------------------------------------------------------
 
 
-def _trace_bidirectional(layer: Layer, x: Any, initial_state: Any, mask: Any) -> dict[str, Array]:
+def _trace_bidirectional(
+    layer: Layer, x: Any, initial_state: Any, mask: Any, progress: Progress | None = None
+) -> dict[str, Array]:
     forward, backward = _halves(layer)
     n_f, n_b = len(state_names(forward)), len(state_names(backward))
     if initial_state is None:
@@ -420,7 +437,7 @@ def _trace_bidirectional(layer: Layer, x: Any, initial_state: Any, mask: Any) ->
         cell = _cell(child)
         # Keras's Bidirectional forces zero_output_for_mask = return_sequences on both halves.
         cell.zero_output_for_mask = bool(child.config.get("return_sequences", False))
-        arrays = _run(cell, x, s, mask)
+        arrays = _run(cell, x, s, mask, progress)
         halves.append(arrays["h"])
         out.update({f"{half}/{k}": v for k, v in arrays.items()})
     merged = merge(layer, halves[0], halves[1][:, ::-1])
