@@ -41,6 +41,8 @@ _LAZY = {
     "to_torch": "export.torch",
     "layer_to_torch": "export.torch",
     "TorchModule": "export.torch",
+    "TorchPort": "export.torch",
+    "torch_port": "export.torch",
 }
 
 
@@ -71,6 +73,7 @@ __all__ = [
     "NotFoundError",
     "OutputError",
     "TorchModule",
+    "TorchPort",
     "TraceInputError",
     "UnsafeContentError",
     "UnsupportedFormatError",
@@ -83,4 +86,5 @@ __all__ = [
     "layer_to_torch",
     "open",
     "to_torch",
+    "torch_port",
 ]

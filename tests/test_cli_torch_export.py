@@ -38,10 +38,13 @@ def module_tensors(tensors, prefix):
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"], ids=["npz", "safetensors"])
 def test_export_writes_modules_that_reproduce_keras(tmp_path, capsys, suffix):
     out = tmp_path / f"rnn{suffix}"
-    assert main(["export", str(K3 / "functional.keras"), "--to", "pytorch", "-o", str(out)]) == 0
+    argv = ["export", str(K3 / "functional.keras"), "--to", "pytorch", "-o", str(out), "--skip-inexact"]
+    assert main(argv) == 0
     stdout, stderr = capsys.readouterr()
     assert max(len(line) for line in stdout.splitlines() if not line.startswith("wrote ")) <= 80
-    assert stdout.splitlines()[:2] == [
+    assert stdout.splitlines()[0] == "embed: torch.nn.Embedding(num_embeddings=20, embedding_dim=4)"
+    assert stdout.splitlines()[-2] == "skipped mha: MultiHeadAttention has no torch.nn counterpart here"
+    assert stdout.splitlines()[1:3] == [
         "lstm_seq: torch.nn.LSTM(input_size=4, hidden_size=5, bias=True,",
         "                        batch_first=True, bidirectional=False)",
     ]
@@ -51,7 +54,8 @@ def test_export_writes_modules_that_reproduce_keras(tmp_path, capsys, suffix):
         "(keep them at zero if you train)\n"
     )
     tensors = load(out)
-    assert len(tensors) == 16 and {"bi_g.weight_hh_l0_reverse", "encoder.lstm_nb.bias_ih_l0"} <= set(tensors)
+    assert len(tensors) == 30 and {"bi_g.weight_hh_l0_reverse", "encoder.lstm_nb.bias_ih_l0"} <= set(tensors)
+    assert {"embed.weight", "td.proj.weight", "encoder.enc_bn.running_var", "conv.bias", "ln.weight"} <= set(tensors)
     arrays = truth_arrays("functional")
     for path, module, kwargs in [
         ("bi_g", "GRU", {"hidden_size": 3, "batch_first": True, "bidirectional": True}),
@@ -105,7 +109,7 @@ def test_refusal_names_the_layer_and_writes_nothing(tmp_path, capsys):
         f"kerasweights: error: {K3 / 'rnn_seq.keras'}: cannot export to PyTorch exactly: layer 'gru_ra_false': "
         "reset_after=False (torch.nn.GRU computes only the reset_after=True form, which applies the reset gate "
         "after the recurrent matmul), go_backwards=True (torch has no backwards-only module) "
-        "(pass --force to write it anyway, or --layer to pick one)\n"
+        "(pass --force to write it anyway, --skip-inexact to leave it out, or --layer to pick one)\n"
     )
     assert truth("rnn_seq")["recurrent"][2]["config"]["reset_after"] is False  # what Keras said
     assert not out.exists() and not list(tmp_path.iterdir())
@@ -115,34 +119,38 @@ def test_force_writes_everything_with_one_warning_per_refused_layer(tmp_path, ca
     out = tmp_path / "rnn.npz"
     assert main(["export", str(K3 / "rnn_seq.keras"), "--to", "pytorch", "--force", "-o", str(out)]) == 0
     stdout, stderr = capsys.readouterr()
-    assert [line.split(":")[0] for line in unwrapped(stdout).splitlines()[:4]] == [
+    assert [line.split(":")[0] for line in unwrapped(stdout).splitlines()[:5]] == [
         "my_rnn",
         "enc_gru",
         "gru_ra_false",
         "lstm_last",
+        "head",
     ]
     assert stderr.splitlines() == [
         "kerasweights: warning: layer 'gru_ra_false': forced export although reset_after=False (torch.nn.GRU computes "
         "only the reset_after=True form, which applies the reset gate after the recurrent matmul), go_backwards=True "
         "(torch has no backwards-only module); the torch module will not reproduce Keras's outputs"
     ]
-    assert len(load(out)) == 16
+    assert len(load(out)) == 18  # 4 recurrent layers x 4 tensors, and the Dense head's weight and bias
 
 
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
         pytest.param(
-            ["rnn_seq.keras", "--layer", "head"],
+            ["functional.keras", "--layer", "mha"],
             2,
-            "layer 'head' is a Dense, which has no torch.nn counterpart",
-            id="dense",
+            "layer 'mha' is a MultiHeadAttention, which has no torch.nn counterpart here",
+            id="attention",
         ),
         pytest.param(
             ["rnn_seq.keras", "--layer", "nope"], 2, "no layer 'nope'; layers with weights:", id="unknown-layer"
         ),
         pytest.param(
-            ["convlstm.keras"], 2, "no SimpleRNN, GRU, LSTM or Bidirectional layer to export to PyTorch", id="convlstm"
+            ["convlstm.keras"],
+            2,
+            "layer 'clstm': ConvLSTM2D has no torch.nn counterpart here (pass --skip-inexact to leave it out",
+            id="convlstm",
         ),
         pytest.param(
             ["activations.keras", "--layer", "lstm_relu"],
@@ -173,6 +181,20 @@ def test_what_cannot_be_exported(tmp_path, capsys, argv, code, message):
     assert not out.exists()
 
 
+def test_skip_inexact_lists_every_skipped_layer_with_its_reason(tmp_path, capsys):
+    out = tmp_path / "t.npz"
+    argv = ["export", str(FIXTURES / "layers/torch_layers.keras"), "--to", "pytorch", "-o", str(out), "--skip-inexact"]
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
+    skipped = [line for line in stdout.splitlines() if line.startswith("skipped ")]
+    assert [line.split(":")[0] for line in skipped] == ["skipped c1_causal", "skipped c1_same_s2", "skipped ln_rms"]
+    assert "  note: apply Keras's activation 'relu' after the module\n    (torch.nn.functional.relu)" in stdout
+    assert max(len(line) for line in stdout.splitlines() if not line.startswith("wrote ")) <= 80
+    assert not any(k.startswith(("c1_causal.", "ln_rms.")) for k in load(out))
+    assert main(["export", str(FIXTURES / "layers/torch_layers.keras"), "-o", str(out), "--skip-inexact"]) == 2
+    assert "--skip-inexact only applies to --to pytorch" in capsys.readouterr().err
+
+
 def test_safetensors_file_loads_into_real_torch(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     from safetensors.torch import load_file
@@ -186,3 +208,26 @@ def test_safetensors_file_loads_into_real_torch(tmp_path, capsys):
     with torch.no_grad():
         got, _ = gru(torch.from_numpy(arrays["bi_g/input"]))
     np.testing.assert_allclose(got.numpy(), arrays["bi_g/sequences"], atol=1e-5, rtol=0)
+
+
+def console_blocks() -> list[tuple[str, str]]:
+    """(command, printed text) pairs of the ``$ kerasweights ...`` blocks in docs/pytorch.md."""
+    text = (FIXTURES.parent / "docs" / "pytorch.md").read_text()
+    blocks = re.findall(r"```console\n(.*?)```", text, re.DOTALL)
+    pairs = []
+    for block in blocks:
+        lines = [line.removeprefix("   ") for line in block.rstrip().splitlines()]
+        pairs.append((lines[0].removeprefix("$ "), "".join(line + "\n" for line in lines[1:])))
+    return pairs
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["skip-inexact", "refused"])
+def test_pytorch_doc_console_output_is_real(tmp_path, monkeypatch, capsys, index):
+    pytest.importorskip("safetensors")
+    command, expected = console_blocks()[index]
+    (tmp_path / "fixtures").symlink_to(FIXTURES)
+    monkeypatch.chdir(tmp_path)
+    code = main(command.split()[1:])
+    assert code == (0 if index == 0 else 2)
+    captured = capsys.readouterr()
+    assert captured.out + captured.err == expected

@@ -31,10 +31,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--to",
         choices=("keras", "pytorch"),
         default="keras",
-        help="keras (default): Keras's names and orientation; pytorch: torch.nn.RNN/GRU/LSTM parameters",
+        help="keras (default): Keras's names and orientation; pytorch: torch.nn module parameters "
+        "(RNN/GRU/LSTM, Linear, Embedding, Conv1d/2d/3d, LayerNorm, BatchNorm)",
     )
     parser.add_argument(
         "--force", action="store_true", help="with --to pytorch: also what PyTorch computes differently (warned)"
+    )
+    parser.add_argument(
+        "--skip-inexact",
+        action="store_true",
+        help="with --to pytorch: write every layer torch reproduces exactly and list the others with the reason",
     )
     parser.set_defaults(run=run)
 
@@ -46,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         return error(str(exc), 2)
     if args.raw and args.to == "pytorch":
         return error("--raw exports Keras's stored arrays; it cannot be combined with --to pytorch", 2)
-    if args.force and args.to != "pytorch":
-        return error("--force only applies to --to pytorch (Keras exports write every layer)", 2)
+    for flag, given in (("--force", args.force), ("--skip-inexact", args.skip_inexact)):
+        if given and args.to != "pytorch":
+            return error(f"{flag} only applies to --to pytorch (Keras exports write every layer)", 2)
     if fmt == "safetensors":  # before reading or printing anything
         require("safetensors.numpy", "safetensors")
     report: list[str] = []  # printed once the file is written: a failed export announces nothing
@@ -94,15 +101,25 @@ def _constructor_lines(layer_path: str, constructor: str) -> str:
 
 
 def _torch_tensors(model: Model, args: argparse.Namespace, report: list[str]) -> dict[str, np.ndarray]:
-    """Tensors of every module ``to_torch`` converts; each module's constructor and warnings go to ``report``."""
-    from ..export.torch import to_torch  # imported here: only --to pytorch needs it
+    """Tensors of every module the port converts; constructors, notes, skipped layers and
+    warnings go to ``report``."""
+    from ..export.torch import torch_port  # imported here: only --to pytorch needs it
 
+    port = torch_port(model, layer=args.layer, force=args.force, skip_inexact=args.skip_inexact)
     tensors: dict[str, np.ndarray] = {}
-    for module in to_torch(model, layer=args.layer, force=args.force):
+    for module in port.modules:
         report.append(_constructor_lines(module.layer_path, module.constructor()))
+        report += [
+            textwrap.fill(f"note: {n}", WIDTH, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+            for n in module.notes
+        ]
         report += [f"warning: {message}" for message in module.warnings]
         clash = sorted(set(tensors) & set(module.tensors))
         if clash:  # a silent overwrite would lose a layer's parameters
             raise KerasWeightsError(f"two layers export the same tensor names: {', '.join(clash)}", model.path)
         tensors.update(module.tensors)
+    report += [
+        textwrap.fill(f"skipped {path}: {reason}", WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+        for path, reason in port.skipped
+    ]
     return tensors

@@ -1,4 +1,5 @@
-"""Recurrent weights as PyTorch ``state_dict`` tensors for ``torch.nn.RNN`` / ``GRU`` / ``LSTM``.
+"""Keras layers as PyTorch ``state_dict`` tensors: recurrent layers for ``torch.nn.RNN`` / ``GRU`` /
+``LSTM`` here, Dense, Embedding, convolutions and normalizations in :mod:`.torch_layers`.
 
 Pure numpy: torch is never imported. Keras computes ``x @ kernel`` with gates z, r, h (GRU) or
 i, f, c, o (LSTM) side by side along the last axis; torch computes ``weight_ih @ x`` with gates
@@ -23,10 +24,20 @@ from ..layouts import family
 from ..layouts.keras import default_recurrent_activation
 from ..layouts.recurrent import reset_after
 from ..model import Layer, Matrix, Model
+from . import torch_layers
 
-__all__ = ["EXPORTABLE_CLASSES", "TorchModule", "layer_to_torch", "refusal_reasons", "to_torch"]
+__all__ = [
+    "EXPORTABLE_CLASSES",
+    "TorchModule",
+    "TorchPort",
+    "layer_to_torch",
+    "refusal_reasons",
+    "to_torch",
+    "torch_port",
+]
 
-EXPORTABLE_CLASSES = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM")
+RECURRENT_CLASSES = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM")
+EXPORTABLE_CLASSES = (*RECURRENT_CLASSES, *torch_layers.CLASSES)
 MODULES = {"SimpleRNN": "RNN", "GRU": "GRU", "LSTM": "LSTM"}
 # Keras gate letters in torch's order: GRU r, z, n(=h); LSTM i, f, g(=c), o.
 TORCH_GATE_ORDER = {"SimpleRNN": ("",), "GRU": ("r", "z", "h"), "LSTM": ("i", "f", "c", "o")}
@@ -40,10 +51,11 @@ class TorchModule:
     """One torch.nn module's worth of tensors, keyed ``<layer path with / -> .>.<parameter>``."""
 
     layer_path: str
-    module: str  # "RNN" | "GRU" | "LSTM"
+    module: str  # the torch.nn class: "GRU", "Linear", "Conv2d", "BatchNorm1d"...
     kwargs: dict[str, Any]
     tensors: dict[str, np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what to do around the module (permute, activation)
 
     @property
     def prefix(self) -> str:
@@ -73,39 +85,69 @@ class _Direction:
     notes: list[str]
 
 
-def to_torch(model: Model, layer: str | None = None, force: bool = False) -> list[TorchModule]:
-    """torch.nn modules for one layer (by path) or for every recurrent layer of ``model``.
+@dataclass
+class TorchPort:
+    """A whole model's port: one module per exported layer, and the layers left out with why."""
 
-    With ``layer=None``: every SimpleRNN, GRU, LSTM (CuDNN ones too) and Bidirectional of
-    them, in model order, nested models included; a Bidirectional's halves are exported only
-    as part of it. Raises :class:`UnsupportedLayerError` naming each layer torch cannot
-    express exactly, unless ``force`` (then each such module carries one warning).
+    modules: list[TorchModule]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (layer path, reason)
+
+
+def to_torch(
+    model: Model, layer: str | None = None, force: bool = False, skip_inexact: bool = False
+) -> list[TorchModule]:
+    """torch.nn modules for one layer (by path) or for every weighted layer of ``model``
+    (:func:`torch_port` says which layers ``skip_inexact`` left out)."""
+    return torch_port(model, layer, force=force, skip_inexact=skip_inexact).modules
+
+
+def torch_port(model: Model, layer: str | None = None, force: bool = False, skip_inexact: bool = False) -> TorchPort:
+    """Port one layer (by path) or the whole model to torch.nn modules.
+
+    With ``layer=None``: every layer with weights, in model order, nested models and wrappers
+    (TimeDistributed) included; a Bidirectional's halves are exported only as part of it.
+    Recurrent layers become ``RNN``/``GRU``/``LSTM``; Dense ``Linear``, Embedding ``Embedding``,
+    Conv1D/2D/3D ``Conv1d/2d/3d``, LayerNormalization ``LayerNorm``, BatchNormalization
+    ``BatchNorm1d/2d/3d``. A layer torch would compute differently (or has no counterpart for)
+    raises :class:`UnsupportedLayerError` naming every such layer, unless ``skip_inexact``
+    (they are left out and listed in ``skipped``) or ``force`` (layers with a counterpart are
+    written anyway, each with one warning).
     """
     try:
         if layer is not None:
             target = model.layer(layer)
             if not _exportable(target):
-                raise UnsupportedLayerError(f"{_not_recurrent(target)}; exportable layers: {_names(model)}")
-            return [layer_to_torch(target, force=force)]
+                raise UnsupportedLayerError(f"{_no_counterpart(target)}; exportable layers here: {_names(model)}")
+            return TorchPort([layer_to_torch(target, force=force)])
         found = list(_candidates(model.layers))
-        if not found:
-            raise UnsupportedLayerError("no SimpleRNN, GRU, LSTM or Bidirectional layer to export to PyTorch")
-        refused = [f"layer {l.path!r}: {', '.join(r)}" for l in found if (r := refusal_reasons(l))]
-        if refused and not force:
-            which = "it" if len(refused) == 1 else "them"
-            raise UnsupportedLayerError(
-                f"cannot export to PyTorch exactly: {'; '.join(refused)} "
-                f"({_FORCE_HINT.format(which)}, or layer= to pick one)"
-            )
-        return [layer_to_torch(l, force=force) for l in found]
+        if not any(_exportable(l) for l in found):
+            raise UnsupportedLayerError(f"no layer to export to PyTorch; {_SUPPORTED}")
+        reasons = {l.path: _reasons(l) for l in found}
+        blocking = [l for l in found if reasons[l.path] and not (force and _exportable(l))]
+        if blocking and not skip_inexact:
+            which = "it" if len(blocking) == 1 else "them"
+            listed = "; ".join(f"layer {l.path!r}: {', '.join(reasons[l.path])}" for l in blocking)
+            hint = f"pass skip_inexact=True to leave {which} out"
+            if any(_exportable(l) for l in blocking):
+                hint = f"{_FORCE_HINT.format(which)}, skip_inexact=True to leave {which} out"
+            raise UnsupportedLayerError(f"cannot export to PyTorch exactly: {listed} ({hint}, or layer= to pick one)")
+        skipped = [(l.path, ", ".join(reasons[l.path])) for l in blocking]
+        modules = [layer_to_torch(l, force=force) for l in found if l not in blocking]
+        return TorchPort(modules, skipped)
     except KerasWeightsError as exc:
         raise exc.with_path(model.path) from None
 
 
-def layer_to_torch(layer: Layer, force: bool = False) -> TorchModule:
-    """The torch.nn module for one recurrent or Bidirectional layer (``layer.to_torch_state()``)."""
+def _reasons(layer: Layer) -> list[str]:
     if not _exportable(layer):
-        raise UnsupportedLayerError(_not_recurrent(layer))
+        return [_no_counterpart_reason(layer)]
+    return refusal_reasons(layer)
+
+
+def layer_to_torch(layer: Layer, force: bool = False) -> TorchModule:
+    """The torch.nn module for one layer (recurrent, Bidirectional, or of :data:`torch_layers.CLASSES`)."""
+    if not _exportable(layer):
+        raise UnsupportedLayerError(_no_counterpart(layer))
     reasons = refusal_reasons(layer)
     if reasons and not force:
         raise UnsupportedLayerError(
@@ -113,6 +155,14 @@ def layer_to_torch(layer: Layer, force: bool = False) -> TorchModule:
             f"({_FORCE_HINT.format('it')})"
         )
     warnings = [_forced(layer, reasons)] if reasons else []
+    if layer.class_name in torch_layers.CLASSES:
+        try:
+            converted = torch_layers.convert(layer)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise LayoutError(f"layer {layer.path!r}: its weights do not fit {layer.class_name}: {exc}") from None
+        prefix = layer.path.replace("/", ".") + "."
+        tensors = {prefix + k: v for k, v in converted.params.items()}
+        return TorchModule(layer.path, converted.module, converted.kwargs, tensors, warnings, converted.notes)
     if layer.class_name == "Bidirectional":
         forward, backward = (_direction(half) for half in layer.children)
         _same_shape(layer, forward, backward)
@@ -127,6 +177,8 @@ def layer_to_torch(layer: Layer, force: bool = False) -> TorchModule:
 
 def refusal_reasons(layer: Layer) -> list[str]:
     """Why torch cannot reproduce this layer exactly (empty when it can)."""
+    if layer.class_name in torch_layers.CLASSES:
+        return torch_layers.inexact_reasons(layer)
     if layer.class_name != "Bidirectional":
         return _leaf_reasons(layer, backward_ok=False)
     forward, backward = layer.children
@@ -202,32 +254,45 @@ def _activation(value: Any) -> str:
     return str(value).rsplit(".", 1)[-1].lower()
 
 
+_SUPPORTED = (
+    "kerasweights ports SimpleRNN, GRU, LSTM, CuDNNGRU, CuDNNLSTM, Bidirectional wrappers of them, Dense, "
+    "Embedding, Conv1D/2D/3D, LayerNormalization and BatchNormalization"
+)
+
+
 def _exportable(layer: Layer) -> bool:
     if layer.class_name == "Bidirectional":
-        return len(layer.children) == 2 and all(c.class_name in EXPORTABLE_CLASSES for c in layer.children)
+        return len(layer.children) == 2 and all(c.class_name in RECURRENT_CLASSES for c in layer.children)
     return layer.class_name in EXPORTABLE_CLASSES
 
 
-def _not_recurrent(layer: Layer) -> str:
-    what = layer.class_name
+def _what(layer: Layer) -> str:
     if layer.class_name == "Bidirectional":
-        what = f"Bidirectional of {', '.join(sorted({c.class_name for c in layer.children})) or 'nothing'}"
-    return (
-        f"layer {layer.path!r} is a {what}, which has no torch.nn counterpart; only SimpleRNN, GRU, LSTM, "
-        "CuDNNGRU, CuDNNLSTM and Bidirectional wrappers of them can be exported to PyTorch"
-    )
+        return f"Bidirectional of {', '.join(sorted({c.class_name for c in layer.children})) or 'nothing'}"
+    return layer.class_name
+
+
+def _no_counterpart_reason(layer: Layer) -> str:
+    return f"{_what(layer)} has no torch.nn counterpart here"
+
+
+def _no_counterpart(layer: Layer) -> str:
+    return f"layer {layer.path!r} is a {_what(layer)}, which has no torch.nn counterpart here ({_SUPPORTED})"
 
 
 def _candidates(layers: list[Layer]) -> Iterator[Layer]:
+    """Layers that become one module each, or that hold weights no module takes."""
     for layer in layers:
-        if _exportable(layer):
+        if _exportable(layer) or layer.class_name == "Bidirectional":
             yield layer  # a Bidirectional's halves are part of its module
-        elif layer.class_name != "Bidirectional":
+        elif layer.kind == "layer" and layer.weights:
+            yield layer  # weighted, with no counterpart: refused or skipped by name
+        else:
             yield from _candidates(layer.children)
 
 
 def _names(model: Model) -> str:
-    return ", ".join(l.path for l in _candidates(model.layers)) or "none"
+    return ", ".join(l.path for l in _candidates(model.layers) if _exportable(l)) or "none"
 
 
 # -- tensors ------------------------------------------------------------------------------
