@@ -88,7 +88,7 @@ def test_pickled_npz_weights_are_refused():
 
 def test_config_json_alone_points_to_config_option():
     with pytest.raises(
-        UnsupportedFormatError, match="model config \(JSON\) without weights: give it to a weights file as config="
+        UnsupportedFormatError, match=r"model config \(JSON\) without weights: give it to a weights file as config="
     ):
         kerasweights.open(FIXTURES / "k3/rnn_seq.json")
 
