@@ -52,6 +52,11 @@ class Weight:
     def read(self) -> np.ndarray:
         return self.array.read()
 
+    def _repr_html_(self) -> str:  # Jupyter: facts, statistics and a small heatmap
+        from .notebook import matrix_html
+
+        return matrix_html(self)
+
 
 @dataclass(eq=False)
 class Matrix:
@@ -124,6 +129,11 @@ class Matrix:
 def _fmt_cut(name: str, index: Index) -> str:
     return f"{name}[{', '.join(_fmt_index(i) for i in index)}]" if index else name
 
+    def _repr_html_(self) -> str:  # Jupyter: facts, statistics and a small heatmap
+        from .notebook import matrix_html
+
+        return matrix_html(self)
+
 
 def _parts(layer: Layer) -> list[Matrix | Weight]:
     """A layer's named matrices, or its stored weights when they do not fit its layout."""
@@ -170,6 +180,11 @@ class Layer:
 
     def __post_init__(self) -> None:  # names from hostile files must not carry terminal escapes
         self.path, self.name, self.class_name = printable(self.path), printable(self.name), printable(self.class_name)
+
+    def _repr_html_(self) -> str:  # Jupyter: the layer's matrices with shapes and meanings
+        from .notebook import layer_html
+
+        return layer_html(self)
 
     @property
     def is_custom(self) -> bool:
@@ -384,3 +399,8 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<kerasweights.Model {self.path!r} format={self.format} layers={len(self.layers)}>"
+
+    def _repr_html_(self) -> str:  # Jupyter: the summary table
+        from .notebook import model_html
+
+        return model_html(self)
