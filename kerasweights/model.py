@@ -125,14 +125,14 @@ class Matrix:
         values.flags.writeable = False
         return values
 
-
-def _fmt_cut(name: str, index: Index) -> str:
-    return f"{name}[{', '.join(_fmt_index(i) for i in index)}]" if index else name
-
     def _repr_html_(self) -> str:  # Jupyter: facts, statistics and a small heatmap
         from .notebook import matrix_html
 
         return matrix_html(self)
+
+
+def _fmt_cut(name: str, index: Index) -> str:
+    return f"{name}[{', '.join(_fmt_index(i) for i in index)}]" if index else name
 
 
 def _parts(layer: Layer) -> list[Matrix | Weight]:

@@ -156,7 +156,7 @@ def test_failed_torch_export_prints_no_constructor(tmp_path, capsys):
     assert main(["export", RNN, "-o", str(out), "--to", "pytorch", "--layer", "enc_gru"]) == 2
     captured = capsys.readouterr()
     assert (
-        captured.out == "" and captured.err == f"kerasweights: error: cannot write {out}: No such file or directory\n"
+        captured.out == "" and captured.err == f"kerasweights: error: {out}: cannot write: No such file or directory\n"
     )
 
 
