@@ -110,7 +110,9 @@ def test_skip_inexact_writes_every_exact_layer_and_lists_the_others():
 
 def test_a_layer_without_counterpart_is_skipped_or_refused_even_when_forced():
     with kerasweights.open(FIXTURES / "k3/functional.keras") as model:
-        with pytest.raises(UnsupportedLayerError, match="layer 'mha': MultiHeadAttention has no torch.nn counterpart"):
+        with pytest.raises(
+            UnsupportedLayerError, match=r"layer 'mha': MultiHeadAttention has no torch\.nn counterpart"
+        ):
             to_torch(model, force=True)
         port = torch_port(model, skip_inexact=True)
     assert port.skipped == [("mha", "MultiHeadAttention has no torch.nn counterpart here")]
