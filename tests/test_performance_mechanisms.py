@@ -328,6 +328,8 @@ HEAVY = (
     "distributed",
     "aiohttp",
     "torch",
+    "google",  # google.protobuf
+    "google_crc32c",
 )
 
 
@@ -358,6 +360,10 @@ def test_cli_import_leaves_optional_modules_alone() -> None:
         pytest.param(
             ["summary", "--json", "fixtures/variants/rnn_seq.deflate64.keras"], {"zipfile_deflate64"}, id="deflate64"
         ),
+        # the small messages of a SavedModel are decoded in Python: no protobuf runtime, and no
+        # CRC32C until a tensor (the object graph) is read
+        pytest.param(["summary", "--json", "fixtures/tf/rnn_seq_savedmodel"], {"google_crc32c"}, id="savedmodel"),
+        pytest.param(["summary", "--json", "fixtures/tf/rnn_seq_tfjs"], set(), id="tfjs"),
     ],
 )
 def test_summary_imports_only_what_it_uses(argv: list[str], allowed: set[str]) -> None:
