@@ -290,3 +290,22 @@ def test_layer_to_torch_and_module_helpers():
     module.tensors["enc_gru.weight_ih_l0"][:] = 0  # tensors are the caller's own copies
     assert again.tensors["enc_gru.weight_ih_l0"].any()
     assert all(t.flags.c_contiguous for t in again.tensors.values())
+
+
+@pytest.mark.parametrize(
+    ("file", "layer", "module"),
+    [
+        pytest.param("k3/convlstm.keras", "bn_nocenter", "BatchNorm3d", id="build-config"),
+        pytest.param("tfk/convlstm.h5", "bn_nocenter", "BatchNorm3d", id="tf-keras-resolved-axis"),
+        pytest.param("layers/torch_layers.keras", "bn_img", "BatchNorm2d", id="image"),
+        pytest.param("layers/torch_layers.keras", "bn_seq", "BatchNorm1d", id="sequence"),
+        pytest.param("layers/torch_layers.h5", "bn_img", "BatchNorm1d", id="rank-unknown"),
+    ],
+)
+def test_batch_norm_module_follows_the_input_rank(file, layer, module):
+    """Keras's own record of the input shape (truth: the ConvLSTM2D returns 5-D sequences)."""
+    with kerasweights.open(FIXTURES / file) as kw:
+        [bn] = to_torch(kw, layer=layer)
+    assert bn.module == module
+    if module == "BatchNorm1d" and file.endswith(".h5"):
+        assert "BatchNorm2d/3d load the same tensors" in bn.notes[0]

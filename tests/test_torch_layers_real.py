@@ -34,7 +34,7 @@ CASES = [entry["path"] for entry in TRUTH["layers"] if entry["path"] not in INEX
 
 def build(module, rank=None):
     name = module.module
-    if name.startswith("BatchNorm") and rank:  # the documented choice: same tensors, the input's rank
+    if name.startswith("BatchNorm") and rank:  # Keras 3 .h5 has no rank: same tensors, the input's rank
         name = {3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}[rank]
     net = getattr(torch.nn, name)(**module.kwargs)
     tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in module.state_dict().items()}
@@ -52,6 +52,8 @@ def test_module_reproduces_keras(path, name):
     with kerasweights.open(path) as model:
         [module] = to_torch(model, layer=EXPORTED.get(name, name))
     x, expected = ARRAYS[f"{name}/input"], ARRAYS[f"{name}/output"]
+    if module.module.startswith("BatchNorm") and path.suffix == ".keras":  # the rank is in the config
+        assert module.module == {3: "BatchNorm1d", 4: "BatchNorm2d"}[x.ndim]
     net = build(module, x.ndim)
     conv_or_bn = module.module.startswith(("Conv", "BatchNorm"))
     inputs = torch.from_numpy(channels_first(x) if conv_or_bn else x)

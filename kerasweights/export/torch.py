@@ -118,7 +118,7 @@ def torch_port(model: Model, layer: str | None = None, force: bool = False, skip
             target = model.layer(layer)
             if not _exportable(target):
                 raise UnsupportedLayerError(f"{_no_counterpart(target)}; exportable layers here: {_names(model)}")
-            return TorchPort([layer_to_torch(target, force=force)])
+            return TorchPort([layer_to_torch(target, force=force, input_rank=_input_ranks(model).get(target.name))])
         found = list(_candidates(model.layers))
         if not any(_exportable(l) for l in found):
             raise UnsupportedLayerError(f"no layer to export to PyTorch; {_SUPPORTED}")
@@ -132,10 +132,33 @@ def torch_port(model: Model, layer: str | None = None, force: bool = False, skip
                 hint = f"{_FORCE_HINT.format(which)}, skip_inexact=True to leave {which} out"
             raise UnsupportedLayerError(f"cannot export to PyTorch exactly: {listed} ({hint}, or layer= to pick one)")
         skipped = [(l.path, ", ".join(reasons[l.path])) for l in blocking]
-        modules = [layer_to_torch(l, force=force) for l in found if l not in blocking]
+        ranks = _input_ranks(model)
+        modules = [layer_to_torch(l, force=force, input_rank=ranks.get(l.name)) for l in found if l not in blocking]
         return TorchPort(modules, skipped)
     except KerasWeightsError as exc:
         raise exc.with_path(model.path) from None
+
+
+def _input_ranks(model: Model) -> dict[str, int]:
+    """Layer name -> input rank (batch included) from the ``build_config`` Keras 3 writes into
+    ``.keras`` configs; names that appear with different ranks (nested models) are left out."""
+    found: dict[str, set[int]] = {}
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            inner, build = value.get("config"), value.get("build_config")
+            if isinstance(inner, dict) and isinstance(build, dict) and isinstance(inner.get("name"), str):
+                shape = build.get("input_shape")
+                if isinstance(shape, list) and all(d is None or isinstance(d, int) for d in shape):
+                    found.setdefault(inner["name"], set()).add(len(shape))
+            for v in value.values():
+                visit(v)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v)
+
+    visit(model.config)
+    return {name: next(iter(ranks)) for name, ranks in found.items() if len(ranks) == 1}
 
 
 def _reasons(layer: Layer) -> list[str]:
@@ -144,8 +167,9 @@ def _reasons(layer: Layer) -> list[str]:
     return refusal_reasons(layer)
 
 
-def layer_to_torch(layer: Layer, force: bool = False) -> TorchModule:
-    """The torch.nn module for one layer (recurrent, Bidirectional, or of :data:`torch_layers.CLASSES`)."""
+def layer_to_torch(layer: Layer, force: bool = False, input_rank: int | None = None) -> TorchModule:
+    """The torch.nn module for one layer (recurrent, Bidirectional, or of :data:`torch_layers.CLASSES`);
+    ``input_rank`` (batch included), when known, picks ``BatchNorm1d``/``2d``/``3d``."""
     if not _exportable(layer):
         raise UnsupportedLayerError(_no_counterpart(layer))
     reasons = refusal_reasons(layer)
@@ -157,7 +181,7 @@ def layer_to_torch(layer: Layer, force: bool = False) -> TorchModule:
     warnings = [_forced(layer, reasons)] if reasons else []
     if layer.class_name in torch_layers.CLASSES:
         try:
-            converted = torch_layers.convert(layer)
+            converted = torch_layers.convert(layer, input_rank)
         except (KeyError, IndexError, ValueError) as exc:
             raise LayoutError(f"layer {layer.path!r}: its weights do not fit {layer.class_name}: {exc}") from None
         prefix = layer.path.replace("/", ".") + "."

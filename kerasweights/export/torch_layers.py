@@ -71,8 +71,9 @@ def inexact_reasons(layer: Layer) -> list[str]:
     return []
 
 
-def convert(layer: Layer) -> Converted:
-    """The ``torch.nn`` module for a layer of :data:`CLASSES`."""
+def convert(layer: Layer, input_rank: int | None = None) -> Converted:
+    """The ``torch.nn`` module for a layer of :data:`CLASSES`; ``input_rank`` (batch axis
+    included), when known, picks ``BatchNorm1d``/``2d``/``3d``."""
     if layer.class_name == "Dense":
         return _dense(layer)
     if layer.class_name == "Embedding":
@@ -82,7 +83,7 @@ def convert(layer: Layer) -> Converted:
     if layer.class_name == "LayerNormalization":
         return _layer_norm(layer)
     if layer.class_name == "BatchNormalization":
-        return _batch_norm(layer)
+        return _batch_norm(layer, input_rank)
     raise ValueError(f"no torch.nn conversion for {layer.class_name}")
 
 
@@ -167,7 +168,7 @@ def _layer_norm(layer: Layer) -> Converted:
     return Converted("LayerNorm", kwargs, params, notes)
 
 
-def _batch_norm(layer: Layer) -> Converted:
+def _batch_norm(layer: Layer, input_rank: int | None) -> Converted:
     c = layer.config
     mean, var = _required(layer, "moving_mean"), _required(layer, "moving_variance")
     gamma, beta = _read(layer, "gamma"), _read(layer, "beta")
@@ -180,15 +181,17 @@ def _batch_norm(layer: Layer) -> Converted:
     }
     axis = c.get("axis", -1)
     axis = axis[0] if isinstance(axis, list) else axis
-    # tf.keras stores the axis resolved (2 for a rank-3 input): that gives the rank.
-    module = {2: "BatchNorm1d", 3: "BatchNorm2d", 4: "BatchNorm3d"}.get(axis, "BatchNorm1d")
-    rank = {2: 1, 3: 2, 4: 3}.get(axis)
+    # The input's rank: from the model config's build_config (Keras 3 .keras files), or from
+    # the axis tf.keras stores resolved (2 for a channels-last rank-3 input).
+    rank = input_rank if input_rank is not None else (axis + 1 if isinstance(axis, int) and axis > 1 else None)
+    module = {4: "BatchNorm2d", 5: "BatchNorm3d"}.get(rank or 0, "BatchNorm1d")
     momentum = 1.0 - float(c.get("momentum", 0.99))  # Keras keeps `momentum` of the old value
     kwargs = {"num_features": int(mean.shape[0]), "eps": float(c.get("epsilon", 1e-3)), "momentum": round(momentum, 10)}
     notes = []
-    if axis != 1 and rank:
-        notes.append(f"torch normalizes dimension 1: feed {_CHANNELS_LAST[rank]} of Keras's channels-last input")
-    elif axis != 1:
+    last = axis == -1 or (rank is not None and axis == rank - 1)
+    if rank is not None and rank >= 3 and last:
+        notes.append(f"torch normalizes dimension 1: feed {_CHANNELS_LAST[rank - 2]} of Keras's channels-last input")
+    elif rank is None and axis != 1:
         notes.append(
             "torch normalizes dimension 1: move Keras's channel axis there for inputs of rank 3 or more "
             "(x.permute(0, 2, 1)); BatchNorm2d/3d load the same tensors, for images and volumes"
