@@ -28,6 +28,7 @@ from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFi
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
 from . import _hdf5, _zip, keras_v3, legacy_h5, savedmodel, tensor_bundle, tfjs
+from ._files import open_regular
 from ._h5guard import HDF5_SIGNATURE
 from ._hdf5 import attr_str, links_outside, open_h5
 from ._hdf5 import get as h5_get
@@ -192,7 +193,7 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         if prefix is not None and not path.exists():  # a checkpoint prefix: "ckpt" for ckpt.index
             savedmodel.read_checkpoint(path.parent, prefix.name, raw, limits)
             return
-        file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - owned by raw.resources
+        file: IO[bytes] = open_regular(path, "this")  # owned by raw.resources
         raw.resources.callback(file.close)
     else:
         path = None
@@ -291,8 +292,10 @@ def _load_config(config: ConfigSource, limits: Limits) -> dict[str, Any]:
     else:
         path = Path(config)  # type: ignore[arg-type]
         try:
-            with open(path, "rb") as f:
+            with open_regular(path, f"config {path}") as f:
                 data = f.read(limits.max_json_bytes + 1)
+        except UnsupportedFormatError as exc:
+            raise ConfigError(exc.problem) from None
         except OSError as exc:
             raise ConfigError(f"cannot read config {path} ({exc.strerror or exc})") from None
         try:

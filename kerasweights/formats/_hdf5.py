@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, KerasWeightsError, LimitExceededError, UnsafeContentError
 from ..limits import Limits
+from ._files import open_regular
 from ._h5guard import HeapGuard, check_string_lengths
 
 _GUARDS: weakref.WeakValueDictionary[Any, HeapGuard] = weakref.WeakValueDictionary()  # by h5py file number
@@ -22,17 +23,21 @@ _GUARDS: weakref.WeakValueDictionary[Any, HeapGuard] = weakref.WeakValueDictiona
 _BUILTIN_FILTERS = {"gzip", "lzf", "shuffle", "fletcher32", "scaleoffset", "szip", "nbit"}
 
 
-def open_h5(source: str | os.PathLike[str] | IO[bytes]) -> h5py.File:
+def open_h5(source: str | os.PathLike[str] | IO[bytes], owned: bool = False) -> h5py.File:
     """Open an HDF5 file read-only, without file locking, translating failures.
 
-    Paths are opened here too, so that every byte libhdf5 reads passes through
-    :class:`HeapGuard` (h5py's file-object driver); closing the returned file closes it.
+    Paths are opened here too (regular files only), so that every byte libhdf5 reads passes
+    through :class:`HeapGuard` (h5py's file-object driver); closing the returned file closes
+    it, and the file object given when ``owned``.
     """
-    owned = isinstance(source, (str, os.PathLike))
-    try:
-        file: IO[bytes] = open(source, "rb", buffering=0) if isinstance(source, (str, os.PathLike)) else source  # noqa: SIM115
-    except OSError as exc:
-        raise CorruptFileError(f"cannot open as HDF5 ({exc.strerror or exc})") from None
+    if isinstance(source, (str, os.PathLike)):
+        owned = True
+        try:
+            file: IO[bytes] = open_regular(source, buffering=0)
+        except OSError as exc:
+            raise CorruptFileError(f"cannot open as HDF5 ({exc.strerror or exc})") from None
+    else:
+        file = source
     guard = None
     try:
         guard = HeapGuard(file, owned)

@@ -12,6 +12,7 @@ import h5py
 from ..errors import ConfigError, CorruptFileError, LimitExceededError, UnsafeContentError, UnsupportedFormatError
 from ..limits import Limits
 from . import _hdf5
+from ._files import inside, open_inside
 from ._json import load_json
 from ._raw import RawModel, VarsStorage
 from ._vars import read_vars_tree
@@ -54,23 +55,26 @@ def read_archive(file: IO[bytes], raw: RawModel, limits: Limits) -> None:
 
 
 def read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
-    """Fill ``raw`` from a ``save(zipped=False)`` directory."""
+    """Fill ``raw`` from a ``save(zipped=False)`` directory.
+
+    Only regular files whose targets stay inside the folder are read (see ``_files``).
+    """
     raw.format = "keras-dir"
     raw.members = sorted(p.name for p in path.iterdir())
-    config = path / "config.json"
-    if not config.is_file():
+    present = set(raw.members)
+    if "config.json" not in present:
         raise UnsupportedFormatError("directory is not a Keras model: it has no config.json")
-    raw.config = _model_config(load_json(_read_small(config, limits), "config.json", limits))
-    if (path / "metadata.json").is_file():
-        _apply_metadata(raw, load_json(_read_small(path / "metadata.json", limits), "metadata.json", limits))
-    weights = next((path / m for m in WEIGHT_MEMBERS if (path / m).is_file()), None)
-    if weights is None:
-        if (path / NPZ_MEMBER).exists():
+    raw.config = _model_config(load_json(_read_small(path, "config.json", limits), "config.json", limits))
+    if "metadata.json" in present:
+        _apply_metadata(raw, load_json(_read_small(path, "metadata.json", limits), "metadata.json", limits))
+    member = next((m for m in WEIGHT_MEMBERS if m in present), None)
+    if member is None:
+        if NPZ_MEMBER in present:
             raise UnsafeContentError(
                 f"weights are stored as {NPZ_MEMBER}, a pickle; kerasweights never unpickles weights"
             )
         raise CorruptFileError("directory has no model.weights.h5")
-    h5 = _hdf5.open_h5(weights)
+    h5 = _hdf5.open_h5(open_inside(path, member, member, buffering=0), owned=True)
     raw.resources.callback(h5.close)
     _read_weights(h5, raw, limits)
 
@@ -91,23 +95,24 @@ def read_sharded(index_path: Path, index: dict[str, Any], raw: RawModel, limits:
     weight_map = index.get("weight_map")
     if not isinstance(weight_map, dict):
         raise ConfigError("sharded weights index has no weight_map object")
-    shards: list[str] = []
+    shards: dict[str, None] = {}  # (a dict: ordered, and each name checked once, in constant time)
     for value in weight_map.values():
         for name in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
-            if isinstance(name, str) and name not in shards:
-                shards.append(name)
+            if isinstance(name, str):
+                shards.setdefault(name)
     # Keras 3.10 listed only a group's first shard: take every numbered shard that exists too.
     base = re.escape(index_path.name.removesuffix(".json").removesuffix(".weights"))
     pattern = re.compile(rf"{base}_\d{{5}}\.weights\.h5")
-    shards += sorted(p.name for p in index_path.parent.iterdir() if pattern.fullmatch(p.name) and p.name not in shards)
+    for found in sorted(p.name for p in index_path.parent.iterdir() if pattern.fullmatch(p.name)):
+        shards.setdefault(found)
     storage = VarsStorage(groups={})
+    folder = index_path.parent
     for name in shards:
-        if os.path.basename(name) != name:
-            raise UnsafeContentError(f"shard name {name!r} points outside the index's folder")
-        shard = index_path.parent / name
-        if not shard.is_file():
+        what = f"shard name {name!r}"
+        inside(folder, name, what, "the index's folder")
+        if not os.path.lexists(folder / name):
             raise CorruptFileError(f"shard {name} listed in the index is missing")
-        h5 = _hdf5.open_h5(shard)
+        h5 = _hdf5.open_h5(open_inside(folder, name, what, "the index's folder", buffering=0), owned=True)
         raw.resources.callback(h5.close)
         _, optimizer = read_vars_tree(h5, limits, into=storage)
         raw.optimizer_bytes += optimizer
@@ -142,10 +147,9 @@ def _apply_metadata(raw: RawModel, metadata: object) -> None:
     raw.backend = str(backend) if backend is not None else None
 
 
-def _read_small(path: Path, limits: Limits) -> bytes:
-    size = path.stat().st_size
-    if size > limits.max_json_bytes:  # refused before reading any of it
-        raise LimitExceededError(f"{path.name} is {size:,} bytes, over the limit of {limits.max_json_bytes:,}")
-    with open(path, "rb") as f:
-        data = f.read(limits.max_json_bytes + 1)
-    return data
+def _read_small(folder: Path, name: str, limits: Limits) -> bytes:
+    with open_inside(folder, name, name) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limits.max_json_bytes:  # refused before reading any of it
+            raise LimitExceededError(f"{name} is {size:,} bytes, over the limit of {limits.max_json_bytes:,}")
+        return f.read(limits.max_json_bytes + 1)
