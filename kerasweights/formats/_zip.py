@@ -1,22 +1,25 @@
 """Zip archives (``.keras``) read safely, with stored members opened in place.
 
-This is the only module that imports ``zipfile_deflate64``, and only when an
-archive actually holds a Deflate64 member, because importing it patches
-``zipfile`` for the whole process.
+Compressed members are inflated here (not by ``zipfile``), in steps whose output is
+bounded. This is the only module that imports ``zipfile_deflate64``, and only when a
+Deflate64 member is read, because importing it patches ``zipfile`` for the whole process.
 """
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import os
 import shutil
 import struct
 import tempfile
 import threading
 import zipfile
-from typing import IO, cast
+import zlib
+from typing import IO, Any, cast
 
-from ..errors import CorruptFileError, LimitExceededError, UnsupportedFormatError
+from ..errors import CorruptFileError, KerasWeightsError, LimitExceededError, UnsupportedFormatError
 from ..limits import Limits, MiB
 
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -119,8 +122,6 @@ class ZipArchive:
             if info.filename in self._infos:
                 raise CorruptFileError(f"zip archive holds {info.filename!r} twice")
             self._infos[info.filename] = info
-        if any(info.compress_type == _DEFLATE64 for info in infos):
-            import zipfile_deflate64  # noqa: F401  (registers Deflate64 with zipfile)
 
     def names(self) -> list[str]:
         return list(self._infos)
@@ -146,14 +147,16 @@ class ZipArchive:
                 )
 
     def read_bytes(self, name: str, max_bytes: int) -> bytes:
-        """A small member (JSON) read whole, within ``max_bytes``."""
+        """A small member (JSON) read whole, within ``max_bytes``, its CRC checked."""
         info = self._infos[name]
         self._check_sizes(info, max_bytes)
         with self._open_member(info) as member:
             # (RawIOBase.read(n) allocates n bytes up front: ask for no more than the member holds)
-            data = member.read(min(max_bytes, info.file_size) + 1)
+            data = _read_upto(member, min(max_bytes, info.file_size) + 1)
         if len(data) > max_bytes:
             raise LimitExceededError(f"zip member {name!r} is over the limit of {max_bytes:,} bytes")
+        if info.compress_type == zipfile.ZIP_STORED and zlib.crc32(data) != info.CRC:
+            raise CorruptFileError(f"cannot read zip member {name!r} (Bad CRC-32)")
         return data
 
     def open_binary(self, name: str) -> IO[bytes]:
@@ -165,7 +168,7 @@ class ZipArchive:
         spool = tempfile.TemporaryFile(prefix="kerasweights-")  # noqa: SIM115 - returned open; deleted on close, even on crash
         try:
             with self._open_member(info) as member:
-                shutil.copyfileobj(member, spool, 1024 * 1024)
+                shutil.copyfileobj(member, spool, _STEP)
             spool.seek(0)
         except BaseException:
             spool.close()
@@ -173,14 +176,22 @@ class ZipArchive:
         return spool
 
     def _open_member(self, info: zipfile.ZipInfo) -> IO[bytes]:
-        try:
-            return cast(IO[bytes], _Checked(self._zip.open(info), info.filename))
-        except NotImplementedError as exc:
-            raise UnsupportedFormatError(f"zip member {info.filename!r}: {exc}") from None
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
-            raise CorruptFileError(f"cannot read zip member {info.filename!r} ({exc})") from None
+        """The member's data: a window on a stored member, else a bounded :class:`Inflater`."""
+        if info.flag_bits & 0x1:
+            raise UnsupportedFormatError(f"zip member {info.filename!r} is encrypted")
+        if info.compress_type == zipfile.ZIP_STORED:
+            return cast(IO[bytes], MemberWindow(self._file, self._data_offset(info), info.file_size, self._lock))
+        if info.compress_type not in _METHODS:
+            method = getattr(zipfile, "compressor_names", {}).get(info.compress_type, str(info.compress_type))
+            raise UnsupportedFormatError(f"zip member {info.filename!r}: compression method {method} is not supported")
+        compressed = MemberWindow(
+            self._file, self._data_offset(info, info.compress_size), info.compress_size, self._lock
+        )
+        return cast(IO[bytes], Inflater(compressed, info))
 
-    def _data_offset(self, info: zipfile.ZipInfo) -> int:
+    def _data_offset(self, info: zipfile.ZipInfo, size: int | None = None) -> int:
+        """Where the member's (stored or compressed) data starts, once its ``size`` bytes fit in the file."""
+        size = info.file_size if size is None else size
         with self._lock:
             self._file.seek(info.header_offset)
             header = self._file.read(_LOCAL_HEADER.size)
@@ -190,33 +201,130 @@ class ZipArchive:
         name_len, extra_len = int(fields[-2]), int(fields[-1])
         offset = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
         self._file.seek(0, os.SEEK_END)
-        if offset + info.file_size > self._file.tell():
+        if offset + size > self._file.tell():
             raise CorruptFileError(f"zip member {info.filename!r} runs past the end of the archive (truncated file?)")
         return offset
 
 
-class _Checked(io.RawIOBase):
-    """Wraps a zip member stream so decompression errors become CorruptFileError."""
+def _read_upto(stream: IO[bytes], count: int) -> bytes:
+    """Up to ``count`` bytes: as many reads as it takes (one read of a stream may return fewer)."""
+    parts, left = [], count
+    while left > 0:
+        part = stream.read(min(left, _STEP))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
 
-    def __init__(self, inner: IO[bytes], name: str) -> None:
+
+# -- compressed members, inflated in bounded steps -----------------------------------------------------
+#
+# zipfile inflates as much as one read of compressed data yields: bzip2, lzma and Deflate64 have
+# no output bound at all (65 KB of Deflate64 back-references made 1.2 GB in one call), and only
+# the CRC at the end notices a member that inflates past its declared size. Here every step
+# yields at most _STEP bytes (Deflate64, whose decoder takes no output bound, is fed so little
+# input per step that it cannot yield more than _DEFLATE64_BOUND), and production stops at the
+# declared size.
+
+_STEP = 1024 * 1024  # most bytes one step inflates (and the copy buffer)
+_DEFLATE64_INPUT = 512  # bytes of Deflate64 input per step
+_DEFLATE64_MAX_EXPANSION = 65538 * 8 // 18  # the longest match (65,538 bytes) in 18 bits at the least
+_DEFLATE64_BOUND = (_DEFLATE64_INPUT + 8) * _DEFLATE64_MAX_EXPANSION  # (+8: bits carried over)
+_METHODS = (zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, _DEFLATE64)
+
+
+class Inflater(io.RawIOBase):
+    """A compressed member's bytes, inflated in steps of at most ``_STEP`` (Deflate64: a few MB).
+
+    Stops with :class:`CorruptFileError` when the data inflates past the member's declared
+    size, ends short of it, or fails its CRC.
+    """
+
+    def __init__(self, compressed: MemberWindow, info: zipfile.ZipInfo) -> None:
         super().__init__()
-        self._inner = inner
-        self._name = name
+        self._in = compressed
+        self._name = info.filename
+        self._size = info.file_size
+        self._crc_expected = info.CRC
+        self._crc = 0
+        self._produced = 0
+        self._pending = b""  # the last step's output, handed out from _offset on
+        self._offset = 0
+        self._done = False
+        self._method = info.compress_type
+        self._decoder: Any = None
+        self._tail = b""  # deflate: input the decoder has not consumed yet
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        try:
-            data = self._inner.read(len(buffer))
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
-            raise CorruptFileError(f"cannot inflate zip member {self._name!r} ({exc})") from None
-        except Exception as exc:  # zlib.error and the deflate64 module's own errors
-            raise CorruptFileError(f"cannot inflate zip member {self._name!r} ({exc})") from None
-        n = len(data)
-        memoryview(buffer)[:n] = data
+        view = memoryview(buffer).cast("B")
+        while self._offset >= len(self._pending) and not self._done:
+            self._pending, self._offset = self._step(min(len(view), _STEP) or 1), 0
+        n = min(len(view), len(self._pending) - self._offset)
+        view[:n] = memoryview(self._pending)[self._offset : self._offset + n]
+        self._offset += n
         return n
 
+    def _step(self, want: int) -> bytes:
+        try:
+            out = self._inflate(want)
+        except KerasWeightsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - zlib.error, OSError, LZMAError, the deflate64 module's own
+            raise CorruptFileError(f"cannot inflate zip member {self._name!r} ({exc})") from None
+        self._produced += len(out)
+        if self._produced > self._size:
+            raise CorruptFileError(f"zip member {self._name!r} inflates past its declared size of {self._size:,} bytes")
+        self._crc = zlib.crc32(out, self._crc)
+        if self._done:
+            if self._produced < self._size:
+                raise CorruptFileError(
+                    f"zip member {self._name!r} ends after {self._produced:,} of its declared {self._size:,} bytes"
+                )
+            if self._crc != self._crc_expected:
+                raise CorruptFileError(f"cannot inflate zip member {self._name!r} (Bad CRC-32)")
+        return out
+
+    def _inflate(self, want: int) -> bytes:
+        """At most ``want`` bytes (Deflate64: at most ``_DEFLATE64_BOUND``); sets ``_done`` at the end."""
+        if self._decoder is None:
+            self._decoder = self._make_decoder()
+        decoder = self._decoder
+        if self._method == zipfile.ZIP_DEFLATED:
+            data = self._tail or self._in.read(_STEP)
+            out: bytes = decoder.decompress(data, want)
+            self._tail = decoder.unconsumed_tail
+            self._done = decoder.eof or (not data and not out)
+        elif self._method == _DEFLATE64:
+            data = self._in.read(_DEFLATE64_INPUT)
+            out = decoder.decompress(data)
+            self._done = decoder.eof or not data
+        else:  # bzip2, lzma
+            data = self._in.read(_STEP) if decoder.needs_input else b""
+            out = decoder.decompress(data, want)
+            self._done = decoder.eof or (decoder.needs_input and not data and not out)
+        return out
+
+    def _make_decoder(self) -> Any:
+        if self._method == zipfile.ZIP_DEFLATED:
+            return zlib.decompressobj(-15)
+        if self._method == zipfile.ZIP_BZIP2:
+            return bz2.BZ2Decompressor()
+        if self._method == zipfile.ZIP_LZMA:
+            # zip's LZMA: a 4-byte header (version, size of properties), the properties, raw LZMA1
+            header = self._in.read(4)
+            if len(header) < 4:
+                raise CorruptFileError(f"zip member {self._name!r} has a truncated LZMA header")
+            props = self._in.read(struct.unpack("<H", header[2:4])[0])
+            filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)]  # type: ignore[attr-defined]
+            return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
+        from zipfile_deflate64 import deflate64  # (patches zipfile for Deflate64: harmless, and only here)
+
+        return deflate64.Deflate64()
+
     def close(self) -> None:
-        self._inner.close()
+        self._in.close()
         super().close()
