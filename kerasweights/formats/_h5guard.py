@@ -19,9 +19,12 @@ before handing the bytes over.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 from ..errors import CorruptFileError
+from ._h5dense import DenseAttributes
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _GCOL = b"GCOL"
@@ -40,6 +43,7 @@ class HeapGuard(io.RawIOBase):
         self._owned = owned
         self._end = file.seek(0, io.SEEK_END)
         self._base, self._addr_size, self._length_size = _superblock(file, self._end)
+        self._attributes: dict[int, dict[bytes, AttributeFacts]] = {}  # by object header address
 
     def readable(self) -> bool:
         return True
@@ -79,13 +83,31 @@ class HeapGuard(io.RawIOBase):
     def length_size(self) -> int:
         return self._length_size
 
-    def find_attribute(self, header_address: int, name: str) -> memoryview | None:
-        """The attribute message called ``name`` in the object header at ``header_address``
-        (compact storage in a version 1 or 2 header), or None."""
+    def attributes(self, header_address: int, where: str) -> dict[bytes, AttributeFacts]:
+        """What each attribute of the object at ``header_address`` declares, by name.
+
+        Compact attributes are read from the object header (version 1 or 2, continuation
+        blocks followed), dense ones from the fractal heap its Attribute Info message names.
+        Computed once per object: reading thousands of ``layer_names<i>`` stays linear.
+        """
+        cached = self._attributes.get(header_address)
+        if cached is None:
+            found: dict[bytes, AttributeFacts] = {}
+            for message in self._attribute_messages(header_address, where):
+                name = _attribute_name(message)
+                if name is not None:
+                    facts = _decode_attribute(message, self._addr_size, self._length_size)
+                    if name in found:  # (two messages of one name: libhdf5 picks one; check the worst)
+                        facts = AttributeFacts(longest=max(facts.longest, found[name].longest))
+                    found[name] = facts
+            cached = self._attributes[header_address] = found
+        return cached
+
+    def _attribute_messages(self, header_address: int, where: str) -> Iterator[memoryview]:
         pos = self._base + header_address
         head = self._read_at(pos, 16)
         if head is None:
-            return None
+            return
         if head[0] == 1:  # version 1: no signature, 16-byte prefix, then messages
             v2, creation_order, chunks = False, False, [(pos + 16, _u(head, 8, 4))]
         elif bytes(head[:4]) == b"OHDR" and head[4] == 2:
@@ -94,18 +116,19 @@ class HeapGuard(io.RawIOBase):
             width = 1 << (flags & 0x03)
             prefix = self._read_at(pos, p + width)
             if prefix is None:
-                return None
+                return
             v2, creation_order, chunks = True, bool(flags & 0x04), [(pos + p + width, _u(prefix, p, width))]
         else:
-            return None
-        wanted = name.encode()
-        for _ in range(_MAX_HEADER_CHUNKS):
-            if not chunks:
-                return None
+            return
+        seen: set[int] = set()
+        while chunks:
             start, size = chunks.pop()
+            if start in seen or len(seen) >= _MAX_HEADER_CHUNKS:
+                return  # a loop, or absurdly many chunks: libhdf5 refuses these itself
+            seen.add(start)
             chunk = self._read_at(start, size) if size <= _MAX_HEADER_CHUNK else None
             if chunk is None:
-                return None
+                continue
             if v2 and bytes(chunk[:4]) == b"OCHK":
                 chunk = chunk[4:-4]  # signature and checksum around a continuation block
             for kind, data in _messages(chunk, v2, creation_order):
@@ -113,10 +136,10 @@ class HeapGuard(io.RawIOBase):
                     address = _u(data, 0, self._addr_size)
                     chunks.append((self._base + address, _u(data, self._addr_size, self._length_size)))
                 elif kind == _ATTRIBUTE_MESSAGE and len(data) > 8:
-                    offset = 9 if data[0] == 3 else 8
-                    if bytes(data[offset : offset + _u(data, 2, 2)]).rstrip(b"\0") == wanted:
-                        return data
-        return None
+                    yield data
+                elif kind == _ATTRIBUTE_INFO_MESSAGE:
+                    dense = DenseAttributes(self._read_at, self._base, self._addr_size, self._length_size, where)
+                    yield from dense.messages(data)
 
     def _read_at(self, pos: int, size: int) -> memoryview | None:
         """``size`` bytes at ``pos``, or None past the end (libhdf5 refuses those itself)."""
@@ -219,20 +242,28 @@ def _walk_free_list(block: memoryview, free: int, length_size: int, address: int
 
 _ATTRIBUTE_MESSAGE = 0x000C
 _CONTINUATION_MESSAGE = 0x0010
+_ATTRIBUTE_INFO_MESSAGE = 0x0015
 _VLEN_CLASS = 9
-_MAX_HEADER_CHUNKS = 64
+_MAX_HEADER_CHUNKS = 100_000
 _MAX_HEADER_CHUNK = 4 * 1024 * 1024  # (header chunks hold a few KiB; past this, libhdf5 decides)
 
 
 def check_string_lengths(guard: HeapGuard, header_address: int, name: str, where: str, limit: int) -> None:
     """Refuse attribute ``name`` of the object at ``header_address`` if it declares a string over ``limit``."""
-    message = guard.find_attribute(header_address, name)
-    if message is not None:
-        length = _longest_vlen(message, guard.addr_size, guard.length_size)
-        if length > limit:
-            raise CorruptFileError(
-                f"attribute {name!r} of {where!r} declares a string of {length:,} bytes, over the limit of {limit:,}"
-            )
+    facts = guard.attributes(header_address, where).get(name.encode())
+    length = facts.longest if facts is not None else 0
+    if length > limit:
+        raise CorruptFileError(
+            f"attribute {name!r} of {where!r} declares a string of {length:,} bytes, over the limit of {limit:,}"
+        )
+
+
+def _attribute_name(message: memoryview) -> bytes | None:
+    """The name in an attribute message (versions 1 to 3), without its terminating zero."""
+    if len(message) < 8 or message[0] not in (1, 2, 3):
+        return None
+    offset = 9 if message[0] == 3 else 8
+    return bytes(message[offset : offset + _u(message, 2, 2)]).split(b"\0", 1)[0]
 
 
 def _u(data: memoryview | bytes, start: int, size: int) -> int:
@@ -250,18 +281,34 @@ def _messages(chunk: memoryview, v2: bool, creation_order: bool) -> list[tuple[i
     return out
 
 
-def _longest_vlen(message: memoryview, addr_size: int, length_size: int) -> int:
-    """The longest declared length among a variable-length attribute's elements (0 otherwise)."""
+@dataclass(frozen=True)
+class AttributeFacts:
+    """What an attribute message says, read without libhdf5."""
+
+    longest: int = 0
+    """The longest string a variable-length string attribute declares (0 for other types)."""
+    strings: tuple[bytes, ...] | None = None
+    """The values of a fixed-length string attribute (Keras's ``layer_names``, ``weight_names``)."""
+    empty_numbers: bool = False
+    """A numeric attribute with no elements (how Keras stores an empty list)."""
+
+
+_STRING_CLASS, _FIXED_POINT, _FLOATING_POINT = 3, 0, 1
+_MAX_DECODED = 1 << 20  # bytes of fixed-length string data decoded here (Keras's chunks stay under 64 KiB)
+
+
+def _decode_attribute(message: memoryview, addr_size: int, length_size: int) -> AttributeFacts:
+    """The facts of one attribute message (IV.A.2.m); anything unusual is left to libhdf5."""
     version = message[0] if len(message) else 0
     if version not in (1, 2, 3) or (version > 1 and message[1] & 0x03) or len(message) < 8:
-        return 0  # shared datatype or dataspace, or unknown: libhdf5 decides
+        return AttributeFacts()  # shared datatype or dataspace, or unknown: libhdf5 decides
     name_size, type_size, space_size = _u(message, 2, 2), _u(message, 4, 2), _u(message, 6, 2)
     pad = _pad8 if version == 1 else _unpadded
     p = 8 + (1 if version == 3 else 0) + pad(name_size)
     datatype, p = message[p : p + type_size], p + pad(type_size)
     space, p = message[p : p + space_size], p + pad(space_size)
-    if len(datatype) < 1 or datatype[0] & 0x0F != _VLEN_CLASS or len(space) < 4:
-        return 0
+    if len(datatype) < 8 or len(space) < 4:
+        return AttributeFacts()
     rank = space[1]
     first = 8 if space[0] == 1 else 4
     count = 1
@@ -269,10 +316,17 @@ def _longest_vlen(message: memoryview, addr_size: int, length_size: int) -> int:
         count *= _u(space, first + i * length_size, length_size)
     if space[0] == 2 and space[3] == 2:
         count = 0  # a null dataspace
-    element = 4 + addr_size + 4  # length, heap collection address, object index
     data = message[p:]
-    count = min(count, len(data) // element)
-    return max((_u(data, i * element, 4) for i in range(count)), default=0)
+    kind, size = datatype[0] & 0x0F, _u(datatype, 4, 4)
+    if kind == _VLEN_CLASS:
+        element = 4 + addr_size + 4  # length, heap collection address, object index
+        count = min(count, len(data) // element)
+        return AttributeFacts(longest=max((_u(data, i * element, 4) for i in range(count)), default=0))
+    if kind == _STRING_CLASS and size and count * size <= min(len(data), _MAX_DECODED):
+        return AttributeFacts(strings=tuple(bytes(data[i * size : (i + 1) * size]).rstrip(b"\0") for i in range(count)))
+    if kind in (_FIXED_POINT, _FLOATING_POINT) and count == 0:
+        return AttributeFacts(empty_numbers=True)
+    return AttributeFacts()
 
 
 def _pad8(n: int) -> int:
