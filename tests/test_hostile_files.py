@@ -125,15 +125,21 @@ def config_fifo(tmp: Path) -> tuple[Path, Path]:
 
 NOT_REGULAR = [
     pytest.param(
-        model_fifo, UnsupportedFormatError, "this is a named pipe (FIFO), not a regular file", id="model-is-a-fifo"
+        model_fifo,
+        UnsupportedFormatError,
+        "not a regular file but a named pipe (FIFO); refusing to read it",
+        id="model-is-a-fifo",
     ),
     pytest.param(
-        model_dev_zero, UnsupportedFormatError, "this is a character device, not a regular file", id="model-is-dev-zero"
+        model_dev_zero, UnsupportedFormatError, "not a regular file but a character device", id="model-is-dev-zero"
     ),
     pytest.param(
-        model_link_to_dev_zero, UnsupportedFormatError, "this is a character device", id="model-links-to-dev-zero"
+        model_link_to_dev_zero,
+        UnsupportedFormatError,
+        "not a regular file but a character device",
+        id="model-links-to-dev-zero",
     ),
-    pytest.param(model_socket, UnsupportedFormatError, "this is a socket, not a regular file", id="model-is-a-socket"),
+    pytest.param(model_socket, UnsupportedFormatError, "not a regular file but a socket", id="model-is-a-socket"),
     pytest.param(
         dir_member_fifo("config.json"),
         UnsupportedFormatError,
@@ -293,3 +299,33 @@ def test_the_model_itself_may_be_a_link(tmp_path):
     (tmp_path / "elsewhere" / "model.keras").symlink_to(FIXTURES / "k3/rnn_seq.keras")
     with kerasweights.open(tmp_path / "elsewhere" / "model.keras") as model:
         assert model.total_params == truth("rnn_seq")["count_params"]
+
+
+# -- folder walks: skipped with a finding, never opened --------------------------------------------------
+
+
+@posix_only
+def test_audit_of_a_folder_reports_pipes_and_devices_without_blocking(tmp_path, capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "k3/rnn_seq.keras", folder / "good.keras")
+    fifo(folder / "pipe.h5")
+    fifo(folder / "notes.json")
+    fifo(folder / "unnamed")
+    (folder / "zero.keras").symlink_to("/dev/zero")
+    code = main(["audit", str(folder), "--format", "json"])
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # one JSON line per file
+    files = {Path(r["path"]).name: r for r in reports}
+    assert set(files) == {"good.keras", "pipe.h5", "notes.json", "unnamed", "zero.keras"}
+    for name, kind in (
+        ("pipe.h5", "a named pipe (FIFO)"),
+        ("notes.json", "a named pipe (FIFO)"),
+        ("unnamed", "a named pipe (FIFO)"),
+        ("zero.keras", "a character device"),
+    ):
+        (finding,) = files[name]["findings"]
+        assert (finding["code"], finding["message"]) == (
+            "unreadable",
+            f"not a regular file but {kind}; refusing to read it",
+        ), finding
+    assert files["good.keras"]["findings"] == [] and code == 1

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import KerasWeightsError
-from ..formats import TABLE_MAGIC, hdf5_superblock, load_json, open_h5, remote
+from ..formats import TABLE_MAGIC, hdf5_superblock, kind_of, load_json, open_h5, open_regular, remote
 from ..limits import DEFAULT_LIMITS, Limits
 
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".weights.json")  # .weights.h5 ends in .h5
@@ -58,9 +58,9 @@ def _is_keras_dir(path: str) -> bool:
 
 def _is_tfjs_json(path: str) -> bool:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(_CONFIG_HEAD * 16)
-    except OSError:
+    except (OSError, KerasWeightsError):
         return False
     return b'"weightsManifest"' in head or (b'"modelTopology"' in head and b'"layers-model"' in head)
 
@@ -76,11 +76,21 @@ def _walk(root: str) -> Iterator[str]:
             if shard and f"{shard.group(1)}.weights.json" in names:
                 continue  # read through its index
             full = os.path.join(folder, name)
-            if name.lower().endswith(".json") and not name.lower().endswith(".weights.json"):
+            if not _regular(full):
+                yield full  # a pipe, device or socket is never opened: audit reports it unreadable
+            elif name.lower().endswith(".json") and not name.lower().endswith(".weights.json"):
                 if is_model_config(full) and not _has_weights_beside(full, names):
                     yield full  # a config on its own; one beside weights is audited with them
             elif name.lower().endswith(MODEL_SUFFIXES) or _looks_like_model(full):
                 yield full
+
+
+def _regular(path: str) -> bool:
+    """A regular file (links followed); a dangling link counts as one (it is reported missing)."""
+    try:
+        return kind_of(os.stat(path).st_mode) is None
+    except OSError:
+        return True
 
 
 def _looks_like_model(path: str) -> bool:
@@ -90,24 +100,24 @@ def _looks_like_model(path: str) -> bool:
     are not model files and would only add ``unreadable`` noise.
     """
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
                 with zipfile.ZipFile(f) as archive:
                     return "config.json" in archive.namelist()
             if hdf5_superblock(f) is not None:
                 return True
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, KerasWeightsError):
         return False
     return path.endswith(".index") and _ends_with_table_magic(path)  # a TF checkpoint index
 
 
 def _ends_with_table_magic(path: str) -> bool:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(size - 8, 0))
             return size >= 48 and f.read(8) == TABLE_MAGIC
-    except OSError:
+    except (OSError, KerasWeightsError):
         return False
 
 
@@ -131,7 +141,7 @@ def model_config_of(document: Any) -> dict[str, Any] | None:
 def is_model_config(path: str, limits: Limits = DEFAULT_LIMITS) -> bool:
     """A JSON file holding a Keras model config (what ``model.to_json()`` writes)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(_CONFIG_HEAD)
             if head.lstrip()[:1] != b"{" or b'"class_name"' not in head or b'"weight_map"' in head:
                 return False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from ..formats import ZipArchive, remote
+from ..formats import ZipArchive, open_regular, remote
 from ..limits import Limits
 from . import pickles
 from .finding import Finding
@@ -86,7 +86,7 @@ def member_findings(source: str, file_format: str | None, limits: Limits) -> lis
         return _scan(list(_dir_entries(Path(source))), "", 0, limits, top=True)
     if file_format != "keras-zip":
         return []
-    handle: IO[bytes] = remote.open_url(source) if remote.is_url(source) else open(source, "rb")  # type: ignore[assignment]  # noqa: SIM115
+    handle: IO[bytes] = remote.open_url(source) if remote.is_url(source) else open_regular(source)  # type: ignore[assignment]
     with handle:
         archive = ZipArchive(handle, limits)
         try:

@@ -17,6 +17,8 @@ from ..formats import (
     links_outside,
     load_json,
     open_h5,
+    open_inside,
+    open_regular,
     remote,
     savedmodel,
     sniff,
@@ -45,7 +47,7 @@ def salvage(source: str, limits: Limits) -> Facts | None:
     try:
         if not remote.is_url(source) and os.path.isdir(source):
             return _salvage_dir(Path(source), limits)
-        handle = remote.open_url(source) if remote.is_url(source) else open(source, "rb")  # noqa: SIM115
+        handle = remote.open_url(source) if remote.is_url(source) else open_regular(source)
         with handle:
             kind = sniff(cast(IO[bytes], handle))
             if kind == "zip":
@@ -80,7 +82,7 @@ def _salvage_dir(path: Path, limits: Limits) -> Facts:
     facts = Facts(format="keras-dir", members=sorted(p.name for p in path.iterdir()))
     for name in ("config.json", "metadata.json"):
         if (path / name).is_file():
-            with open(path / name, "rb") as f:
+            with open_inside(path, name, name) as f:
                 document = load_json(f.read(limits.max_json_bytes + 1), name, limits)
             if name == "config.json":
                 facts.config = document

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from .. import api
 from ..errors import KerasWeightsError, LayoutError, UnsafeContentError
-from ..formats import load_json, remote
+from ..formats import load_json, open_regular, remote
 from ..limits import DEFAULT_LIMITS, Limits
 from ..model import Model
 from . import config_checks, discovery, graph_ops, members, numeric
@@ -118,9 +118,9 @@ def _config_alone(source: str, limits: Limits) -> tuple[Facts, str] | None:
 
 def _text_of(path: str) -> str:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(DEFAULT_LIMITS.max_json_bytes + 1).decode("utf-8", "replace")
-    except OSError:
+    except (OSError, KerasWeightsError):
         return ""
 
 

@@ -28,7 +28,7 @@ from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFi
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
 from . import _hdf5, _zip, keras_v3, legacy_h5, savedmodel, tensor_bundle, tfjs
-from ._files import open_regular
+from ._files import kind_of, open_inside, open_regular
 from ._h5guard import HDF5_SIGNATURE
 from ._hdf5 import attr_str, links_outside, open_h5
 from ._hdf5 import get as h5_get
@@ -49,9 +49,12 @@ __all__ = [
     "attr_str",
     "h5_get",
     "hdf5_superblock",
+    "kind_of",
     "links_outside",
     "load_json",
     "open_h5",
+    "open_inside",
+    "open_regular",
     "read",
     "sniff",
 ]
@@ -193,7 +196,7 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         if prefix is not None and not path.exists():  # a checkpoint prefix: "ckpt" for ckpt.index
             savedmodel.read_checkpoint(path.parent, prefix.name, raw, limits)
             return
-        file: IO[bytes] = open_regular(path, "this")  # owned by raw.resources
+        file: IO[bytes] = open_regular(path)  # owned by raw.resources
         raw.resources.callback(file.close)
     else:
         path = None

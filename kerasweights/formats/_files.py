@@ -31,16 +31,22 @@ def kind_of(mode: int) -> str | None:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def check_regular(path: str | os.PathLike[str], what: str = "file") -> os.stat_result:
+def check_regular(path: str | os.PathLike[str], what: str | None = None) -> os.stat_result:
     """``stat(path)`` (links followed) when it is a regular file; else :class:`UnsupportedFormatError`."""
     info = os.stat(path)
-    kind = kind_of(info.st_mode)
-    if kind is not None:
-        raise UnsupportedFormatError(f"{what} is {kind}, not a regular file; refusing to read it")
+    _refuse(kind_of(info.st_mode), what)
     return info
 
 
-def open_regular(path: str | os.PathLike[str], what: str = "file", buffering: int = -1) -> IO[bytes]:
+def _refuse(kind: str | None, what: str | None) -> None:
+    if kind is None:
+        return
+    if what is None:  # the file the user named: the error line already starts with its name
+        raise UnsupportedFormatError(f"not a regular file but {kind}; refusing to read it")
+    raise UnsupportedFormatError(f"{what} is {kind}, not a regular file; refusing to read it")
+
+
+def open_regular(path: str | os.PathLike[str], what: str | None = None, buffering: int = -1) -> IO[bytes]:
     """Open ``path`` for reading if it is a regular file, without ever blocking.
 
     The kind is checked before opening (a socket cannot be opened at all) and again on the
@@ -50,9 +56,7 @@ def open_regular(path: str | os.PathLike[str], what: str = "file", buffering: in
     check_regular(path, what)
     fd = os.open(path, _FLAGS)
     try:
-        kind = kind_of(os.fstat(fd).st_mode)
-        if kind is not None:
-            raise UnsupportedFormatError(f"{what} is {kind}, not a regular file; refusing to read it")
+        _refuse(kind_of(os.fstat(fd).st_mode), what)
         if _FLAGS & getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb", buffering=buffering)
