@@ -6,6 +6,9 @@ inferred; the guesses are checked against the layout rules.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import re
 
 from .. import layouts
@@ -19,18 +22,23 @@ from .weights import SUFFIX, assign, short_names
 
 
 def _class_from_snake(snake: str) -> str | None:
-    base = re.sub(r"_\d+$", "", snake)
+    return _classes_by_snake(tuple(layouts.known_classes())).get(re.sub(r"_\d+$", "", snake))
+
+
+@functools.cache
+def _classes_by_snake(known: tuple[str, ...]) -> dict[str, str]:
+    """Class names by their snake_case storage prefix (``dense`` -> ``Dense``), the first one winning."""
+    out: dict[str, str] = {}
     for name in [
-        *layouts.known_classes(),
+        *known,
         *sorted(layouts.WEIGHTLESS_CLASSES),
         "Bidirectional",
         "TimeDistributed",
         "Sequential",
         "Functional",
     ]:
-        if to_snake_case(name) == base:
-            return name
-    return None
+        out.setdefault(to_snake_case(name), name)
+    return out
 
 
 def _infer_recurrent(shapes: list[tuple[int, ...]]) -> tuple[str, Config]:
@@ -162,20 +170,26 @@ def infer_legacy_layer(name: str, arrays: list[StoredArray], major: int, path: s
 
 def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
     prefix = storage.layers_key
+    ordered = sorted(storage.groups)  # the groups under any prefix are one contiguous run of these
+
+    def under(base: str) -> list[str]:
+        """The groups whose path starts with ``base``, in sorted order (linear in how many there are)."""
+        out = []
+        for group in itertools.islice(ordered, bisect.bisect_left(ordered, base), None):
+            if not group.startswith(base):
+                break
+            out.append(group)
+        return out
 
     def build(container: Layer, base: str) -> None:
-        keys: list[str] = []
-        for group in storage.groups:
-            if group.startswith(base + "/"):
-                key = group[len(base) + 1 :].split("/")[0]
-                if key not in keys:
-                    keys.append(key)
+        keys = dict.fromkeys(group[len(base) + 1 :].split("/")[0] for group in under(base + "/"))
         for key in sorted(keys, key=_natural):
             path = f"{base}/{key}"
+            inside = under(path + "/")
             name = storage.names.get(path, key)
             child_path = layer_path(container.path, name)
             snake_class = _class_from_snake(key)
-            if f"{path}/layers" in {g[: len(path) + 7] for g in storage.groups}:
+            if any(g.startswith(f"{path}/layers") for g in inside):
                 child = Layer(
                     path=child_path,
                     name=name,
@@ -185,7 +199,7 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
                     inferred=True,
                 )
                 build(child, f"{path}/layers")
-            elif any(g.startswith(f"{path}/forward_layer") for g in storage.groups):
+            elif any(g.startswith(f"{path}/forward_layer") for g in inside):
                 child = Layer(
                     path=child_path,
                     name=name,
@@ -197,11 +211,11 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
                 for half in ("forward_layer", "backward_layer"):
                     half_path = f"{path}/{half}"
                     half_name = storage.names.get(half_path, half)
-                    arrays = [a for g in sorted(storage.groups) if g.startswith(half_path) for a in storage.groups[g]]
+                    arrays = [a for g in inside if g.startswith(half_path) for a in storage.groups[g]]
                     child.children.append(
                         _make_inferred(f"{child_path}/{half_name}", half_name, arrays, major, recurrent=True)
                     )
-            elif any(g.startswith(f"{path}/layer/") or g == f"{path}/layer" for g in storage.groups):
+            elif any(g.startswith(f"{path}/layer/") or g == f"{path}/layer" for g in inside):
                 child = Layer(
                     path=child_path,
                     name=name,
@@ -210,15 +224,12 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
                     kind="wrapper",
                     inferred=True,
                 )
-                inner = [g for g in storage.groups if g.startswith(f"{path}/layer")]
+                inner = [g for g in inside if g.startswith(f"{path}/layer")]
                 arrays = [a for g in sorted(inner, key=lambda g: (g.count("/"), g)) for a in storage.groups[g]]
                 inner_name = storage.names.get(f"{path}/layer", "layer")
                 child.children.append(_make_inferred(f"{child_path}/{inner_name}", inner_name, arrays, major, None))
             else:
-                groups = sorted(
-                    (g for g in storage.groups if g == path or g.startswith(path + "/")),
-                    key=lambda g: (g.count("/"), g),
-                )
+                groups = sorted(([path] if path in storage.groups else []) + inside, key=lambda g: (g.count("/"), g))
                 arrays = [a for g in groups for a in storage.groups[g]]
                 recurrent = any(g.endswith("/cell") for g in groups)
                 child = _make_inferred(child_path, name, arrays, major, snake_class, recurrent=recurrent)

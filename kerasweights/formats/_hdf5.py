@@ -196,17 +196,31 @@ def get(group: h5py.Group, path: str) -> h5py.Group | h5py.Dataset | None:
 
 
 def children(group: h5py.Group) -> Iterator[tuple[str, h5py.Group | h5py.Dataset]]:
-    """Hard-linked members of a group (links to elsewhere are skipped, not followed)."""
+    """Hard-linked members of a group (links to elsewhere are skipped, not followed).
+
+    One pass of libhdf5's link iteration, then one open per member: a group of thousands of
+    layers costs two calls per layer, not four lookups by name.
+    """
+    hard: list[bytes] = []
+
+    def visit(name: bytes, info: Any) -> None:
+        if info.type == h5py.h5l.TYPE_HARD:
+            hard.append(name)
+
     try:
-        names = list(group.keys())
-    except (OSError, ValueError, TypeError) as exc:
+        group.id.links.iterate(visit, info=True)
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise CorruptFileError(f"cannot list {group.name} ({_reason(exc)})") from None
-    for name in names:
-        link = group.get(name, getlink=True)
-        if isinstance(link, h5py.HardLink):
-            node = get(group, name)
-            if node is not None:
-                yield name, node
+    for raw in hard:
+        name = raw.decode("utf-8", "surrogateescape")
+        try:
+            oid = h5py.h5o.open(group.id, raw)
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise CorruptFileError(f"cannot read {group.name.rstrip('/')}/{name} ({_reason(exc)})") from None
+        if isinstance(oid, h5py.h5g.GroupID):
+            yield name, h5py.Group(oid)
+        elif isinstance(oid, h5py.h5d.DatasetID):
+            yield name, h5py.Dataset(oid)
 
 
 def links_outside(root: h5py.Group) -> list[str]:
