@@ -176,6 +176,8 @@ class Layer:
     inferred: bool = False
     problems: list[str] = field(default_factory=list)
     context: Context = field(default_factory=Context, repr=False)
+    file: str | None = field(default=None, repr=False)
+    """The model file the layer was read from (set by :class:`Model`): errors name it."""
     _matrices: dict[str, Matrix] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:  # names from hostile files must not carry terminal escapes
@@ -216,10 +218,13 @@ class Layer:
     def matrices(self) -> dict[str, Matrix]:
         """Named matrices of this layer (not its children), keyed by name.
 
-        Raises :class:`LayoutError` when the stored shapes do not fit the config.
+        Raises :class:`LayoutError` (naming the file) when the stored shapes do not fit the config.
         """
         if self._matrices is None:
-            self._matrices = self._split()
+            try:
+                self._matrices = self._split()
+            except LayoutError as exc:
+                raise exc.with_path(self.file) if self.file is not None else exc from None
         return self._matrices
 
     def matrix(self, name: str) -> Matrix:
@@ -267,6 +272,8 @@ class Model:
         self._raw = raw
         self.root = root
         self.notes = notes
+        for layer in root.walk():
+            layer.file = raw.path
 
     # -- file facts -------------------------------------------------------
     @property

@@ -104,7 +104,7 @@ def test_panels_share_one_symmetric_colour_scale_and_have_titles(tmp_path, figur
 def test_layer_without_own_weights_exit_2(tmp_path, capsys):
     assert main(["plot", str(FIXTURES / "k3/functional.keras"), "bi_g", "-o", str(tmp_path / "x.png")]) == 2
     assert capsys.readouterr().err == (
-        "kerasweights: error: layer 'bi_g' has no weights of its own; plot one of: bi_g/forward_g, bi_g/backward_g\n"
+        f"kerasweights: error: {FIXTURES / 'k3/functional.keras'}: layer 'bi_g' has no weights of its own; plot one of: bi_g/forward_g, bi_g/backward_g\n"
     )
     assert not (tmp_path / "x.png").exists()
 

@@ -119,7 +119,7 @@ def test_unknown_output_extension(capsys):
 def test_unknown_names_exit_2_listing_valid_ones(capsys, key, message):
     assert main(["show", RNN, key]) == 2
     captured = capsys.readouterr()
-    assert (captured.out, captured.err) == ("", f"kerasweights: error: {message}\n")
+    assert (captured.out, captured.err) == ("", f"kerasweights: error: {RNN}: {message}\n")
 
 
 @pytest.mark.parametrize(

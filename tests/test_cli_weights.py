@@ -104,7 +104,7 @@ def test_layer_includes_its_children_and_unknown_layer_exits_2(capsys):
     assert {r["layer"] for r in json.loads(capsys.readouterr().out)} == {"encoder/lstm_nb", "encoder/enc_bn"}
     assert main(["weights", RNN, "--layer", "enc"]) == 2
     assert capsys.readouterr().err == (
-        "kerasweights: error: no layer 'enc'; layers with weights: my_rnn, enc_gru, gru_ra_false, lstm_last, head\n"
+        f"kerasweights: error: {RNN}: no layer 'enc'; layers with weights: my_rnn, enc_gru, gru_ra_false, lstm_last, head\n"
     )
 
 

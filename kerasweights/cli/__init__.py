@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import KerasWeightsError, UsageError
+from ..errors import KerasWeightsError, MissingExtraError, UsageError
 from . import _commands
 from ._output import error
 
@@ -67,9 +67,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KerasWeightsError as exc:
         if args.debug:
             raise
-        return error(str(exc), exit_code(exc))
+        return error(str(_named(exc, args)), exit_code(exc))
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
         print("kerasweights: interrupted", file=sys.stderr)
         return 130
+
+
+def _named(exc: KerasWeightsError, args: argparse.Namespace) -> KerasWeightsError:
+    """``exc``, naming the model file(s) the command was given if it named none: every error line
+    about a file names it. The library names the file wherever it knows it; this is the net under
+    every path it missed. (A missing optional package is not about a file; audit reports file
+    problems as findings, so what it raises is about its own set-up.)
+    """
+    if exc.path is not None or isinstance(exc, MissingExtraError):
+        return exc
+    inputs = [getattr(args, name) for name in ("file", "a", "b") if isinstance(getattr(args, name, None), str)]
+    if not inputs:
+        return exc
+    return exc.with_path(" vs ".join("<stdin>" if name == "-" else name for name in inputs))

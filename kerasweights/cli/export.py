@@ -77,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
         with Progress(len(arrays), f"export {Path(args.output).name}") as bar:
             try:
                 values = exporting.write(
-                    args.output, arrays, fmt, metadata=metadata, progress=lambda _key: bar.advance()
+                    args.output,
+                    arrays,
+                    fmt,
+                    metadata=metadata,
+                    progress=lambda _key: bar.advance(),
+                    source=model.path,
                 )
             except OSError as exc:
                 raise OutputError(f"cannot write: {exc.strerror or exc}", args.output) from None

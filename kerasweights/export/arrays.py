@@ -7,15 +7,17 @@ their Keras variable name rather than the file's internal name (``vars/0`` in Ke
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .._optional import require
 from ..errors import KerasWeightsError, LayoutError
 from ..model import Matrix, Model, Weight
 
@@ -76,19 +78,26 @@ def write(
     *,
     metadata: dict[str, str] | None = None,
     progress: Progress | None = None,
+    source: str | None = None,
 ) -> int:
     """Write ``arrays`` to ``path`` in ``fmt``; returns the number of values written.
 
-    The file appears only when complete (written beside it, then renamed), so a failure never
-    leaves a truncated export behind. ``progress`` is called with each key as it is written.
+    Every array's dtype is checked against the format from metadata before anything is
+    read or written; then arrays are read and written one at a time, so memory holds the
+    largest one, not the model. The file appears only when complete (written beside it,
+    then renamed), so a failure never leaves a truncated export behind. ``progress`` is
+    called with each key as it is written; ``source`` (the model file) is named in errors.
     """
-    items = _values(arrays, progress)
-    if fmt == "npz":
-        return _atomic(path, lambda tmp: write_npz(tmp, items))
-    if fmt == "safetensors":
-        numpy_api = require("safetensors.numpy", "safetensors")  # checked before anything is read
-        return _atomic(path, lambda tmp: write_safetensors(tmp, items, metadata, numpy_api))
-    raise ValueError(f"unknown export format {fmt!r}")
+    if fmt not in FORMATS.values():
+        raise ValueError(f"unknown export format {fmt!r}")
+    try:
+        plan = [(key, *_declared(key, item, fmt)) for key, item in arrays.items()]
+        items = _values(arrays, plan, progress)
+        if fmt == "npz":
+            return _atomic(path, lambda tmp: write_npz(tmp, items))
+        return _atomic(path, lambda tmp: _write_safetensors(tmp, plan, items, metadata))
+    except KerasWeightsError as exc:
+        raise exc.with_path(source) if source is not None else exc from None
 
 
 def write_npz(path: str | os.PathLike[str], items: Iterable[tuple[str, np.ndarray]]) -> int:
@@ -102,23 +111,89 @@ def write_npz(path: str | os.PathLike[str], items: Iterable[tuple[str, np.ndarra
     return total
 
 
+# What safetensors holds, by numpy dtype name (https://github.com/huggingface/safetensors, format)
+SAFETENSORS_DTYPES = {
+    "bool": "BOOL",
+    "uint8": "U8",
+    "int8": "I8",
+    "int16": "I16",
+    "uint16": "U16",
+    "float16": "F16",
+    "int32": "I32",
+    "uint32": "U32",
+    "float32": "F32",
+    "float64": "F64",
+    "int64": "I64",
+    "uint64": "U64",
+}
+
+
 def write_safetensors(
     path: str | os.PathLike[str],
     items: Iterable[tuple[str, np.ndarray]],
     metadata: dict[str, str] | None = None,
-    numpy_api: object | None = None,
 ) -> int:
-    """A ``.safetensors`` file through the ``safetensors`` package's numpy API (extra ``safetensors``)."""
-    api = numpy_api or require("safetensors.numpy", "safetensors")
-    tensors = {key: np.ascontiguousarray(value) for key, value in items}
-    api.save_file(tensors, os.fspath(path), metadata=metadata)  # type: ignore[attr-defined]
-    return sum(t.size for t in tensors.values())
+    """A ``.safetensors`` file of arrays already in memory (see :func:`write` to stream a model's)."""
+    arrays = [(key, np.asarray(value)) for key, value in items]
+    plan = [(key, *_declared(key, value, "safetensors")) for key, value in arrays]
+    return _write_safetensors(path, plan, iter(arrays), metadata)
+
+
+def _write_safetensors(
+    path: str | os.PathLike[str],
+    plan: list[tuple[str, np.dtype, tuple[int, ...]]],
+    items: Iterator[tuple[str, np.ndarray]],
+    metadata: dict[str, str] | None,
+) -> int:
+    """The safetensors format, written one tensor at a time: an 8-byte header length, a JSON
+    header of every tensor's dtype, shape and byte range (known from metadata), then the data."""
+    header: dict[str, Any] = {"__metadata__": dict(metadata)} if metadata else {}
+    offset = 0
+    for key, dtype, shape in plan:
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        header[key] = {
+            "dtype": SAFETENSORS_DTYPES[dtype.name],
+            "shape": list(shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the reference writer does
+    total = 0
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for (key, dtype, shape), (_, value) in zip(plan, items, strict=True):
+            if value.dtype != dtype or value.shape != shape:
+                raise KerasWeightsError(
+                    f"{key} read as {value.dtype} {value.shape}, not the {dtype} {shape} its metadata declares"
+                )
+            f.write(np.ascontiguousarray(value, dtype=dtype.newbyteorder("<")).tobytes())
+            total += value.size
+    return total
+
+
+def _declared(key: str, item: Matrix | Weight | np.ndarray, fmt: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """The dtype and shape ``item`` will be read as (from metadata), refused unless ``fmt`` holds it."""
+    name = str(item.dtype)
+    try:
+        dtype = np.dtype("float32" if name == "bfloat16" else name)  # bfloat16 is read as float32, exactly
+    except TypeError:
+        dtype = None
+    if fmt == "safetensors":
+        if dtype is None or dtype.name not in SAFETENSORS_DTYPES:
+            raise KerasWeightsError(f"{key} has dtype {name}, which .safetensors files do not hold")
+    elif dtype is None or dtype.kind not in "biuf":
+        raise KerasWeightsError(f"{key} has dtype {name}, which .npz/.safetensors exports do not hold")
+    return dtype, tuple(int(n) for n in item.shape)
 
 
 def _values(
-    arrays: Mapping[str, Matrix | Weight | np.ndarray], progress: Progress | None
+    arrays: Mapping[str, Matrix | Weight | np.ndarray],
+    plan: list[tuple[str, np.dtype, tuple[int, ...]]],
+    progress: Progress | None,
 ) -> Iterator[tuple[str, np.ndarray]]:
-    for key, item in arrays.items():
+    for (key, item), (_, dtype, _shape) in zip(arrays.items(), plan, strict=True):
         value = item if isinstance(item, np.ndarray) else item.read()
         if value.dtype.kind not in "biuf":
             raise KerasWeightsError(f"{key} has dtype {value.dtype}, which .npz/.safetensors exports do not hold")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h5py
 
+from ..errors import CorruptFileError
 from ..limits import Limits
 from ..store import StoredArray
 from . import _hdf5
@@ -11,6 +12,8 @@ from ._raw import VarsStorage
 
 
 def stored_array(ds: h5py.Dataset, stored_name: str, limits: Limits) -> StoredArray:
+    if ds.shape is None:  # a null dataspace: no shape and no values (h5py gives shape None)
+        raise CorruptFileError(f"dataset {ds.name} has a null dataspace (no shape, no values) where a weight belongs")
     return StoredArray(
         key=ds.name.lstrip("/"),
         stored_name=stored_name,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TraceInputError, UnsupportedLayerError
+from ..errors import ConfigError, KerasWeightsError, TraceInputError, UnsupportedLayerError
 from ..layouts.keras import IDENTITY_AT_INFERENCE
 from ..model import Layer, Model
 from . import activations
@@ -42,7 +42,10 @@ def trace_from_input(
     input, propagated as Keras would.
     """
     target = model.layer(path)
-    inputs, flow_mask = layer_input(model, path, x, mask)
+    try:
+        inputs, flow_mask = layer_input(model, path, x, mask)
+    except KerasWeightsError as exc:
+        raise exc.with_path(model.path) from None
     return trace(target, inputs, initial_state, flow_mask, progress=progress)
 
 
@@ -105,13 +108,21 @@ def _functional_chain(container: Layer, last: Layer) -> list[Layer]:
         for e in container.config["layers"]
         if isinstance(e, dict)
     }
-    chain: list[Layer] = []
+    chain: list[Layer] = []  # last to first
     current = last.name
+    seen: set[str] = set()  # a hostile config can make a layer feed itself, or an earlier one
     while True:
+        if current in seen:
+            raise ConfigError(
+                f"the graph of {container.path or 'the model'!r} has a cycle: layer {current!r} feeds itself "
+                "through its inbound_nodes"
+            )
+        seen.add(current)
         entry = graph.get(current)
         if entry is None:
             raise UnsupportedLayerError(f"layer {current!r} is not in the config of {container.path or 'the model'!r}")
         if entry.get("class_name") == "InputLayer":
+            chain.reverse()
             return chain
         sources = _inbound(entry)
         if len(sources) != 1:
@@ -126,7 +137,7 @@ def _functional_chain(container: Layer, last: Layer) -> list[Layer]:
         if source is not None and source.get("class_name") != "InputLayer":
             if name not in by_name:
                 raise UnsupportedLayerError(f"layer {name!r} feeds {current!r} but is not a layer kerasweights knows")
-            chain.insert(0, by_name[name])
+            chain.append(by_name[name])
         current = name
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TraceInputError, UnsupportedLayerError
+from ..errors import KerasWeightsError, TraceInputError, UnsupportedLayerError
 from ..layouts import GATES, RECURRENT_CLASSES, family
 from ..layouts.keras import default_recurrent_activation
 from ..layouts.recurrent import STATES
@@ -127,9 +127,12 @@ def trace(
     output sequence in input order, as Keras returns it (not for ``merge_mode=None``).
     ``progress`` is called with 1 after each time step (twice as many for a Bidirectional).
     """
-    if layer.class_name == "Bidirectional":
-        return _trace_bidirectional(layer, x, initial_state, mask, progress)
-    return _run(_cell(layer), x, initial_state, mask, progress)
+    try:
+        if layer.class_name == "Bidirectional":
+            return _trace_bidirectional(layer, x, initial_state, mask, progress)
+        return _run(_cell(layer), x, initial_state, mask, progress)
+    except KerasWeightsError as exc:  # (layout errors of the layer's weights name the file)
+        raise exc.with_path(layer.file) if layer.file is not None else exc from None
 
 
 def steps_of(layer: Layer, x: Any) -> int:
