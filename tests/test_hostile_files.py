@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, truth
 
 import kerasweights
 from kerasweights import ConfigError, KerasWeightsError, UnsafeContentError, UnsupportedFormatError
 from kerasweights.cli import main
-
-from conftest import FIXTURES, truth
 
 VARIANTS = FIXTURES / "variants"
 posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")

@@ -18,13 +18,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import FIXTURES, truth, truth_arrays
 
 import kerasweights
 from kerasweights import CorruptFileError
 from kerasweights.cli import main
 from kerasweights.formats import _hdf5
-
-from conftest import FIXTURES, truth, truth_arrays
 
 DENSE = [
     pytest.param(FIXTURES / "dense/rnn_seq.k3.h5", id="keras3"),

@@ -18,12 +18,11 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, truth
+from test_hostile import Entry, stored, write_raw_zip
 
 import kerasweights
 from kerasweights import CorruptFileError, KerasWeightsError
-
-from conftest import FIXTURES, truth
-from test_hostile import Entry, stored, write_raw_zip
 
 MiB = 1024**2
 MEMBERS = {

@@ -193,7 +193,7 @@ def _values(
     plan: list[tuple[str, np.dtype, tuple[int, ...]]],
     progress: Progress | None,
 ) -> Iterator[tuple[str, np.ndarray]]:
-    for (key, item), (_, dtype, _shape) in zip(arrays.items(), plan, strict=True):
+    for (key, item), _declared_as in zip(arrays.items(), plan, strict=True):
         value = item if isinstance(item, np.ndarray) else item.read()
         if value.dtype.kind not in "biuf":
             raise KerasWeightsError(f"{key} has dtype {value.dtype}, which .npz/.safetensors exports do not hold")

@@ -273,7 +273,7 @@ class Inflater(io.RawIOBase):
             out = self._inflate(want)
         except KerasWeightsError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # zlib.error, OSError, LZMAError, the deflate64 module's own errors
             raise CorruptFileError(f"cannot inflate zip member {self._name!r} ({exc})") from None
         self._produced += len(out)
         if self._produced > self._size:
