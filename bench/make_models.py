@@ -5,7 +5,10 @@
 Writes ``big.keras`` / ``big.h5`` (~150 MB of float32 weights) and ``small.keras`` /
 ``small.h5`` (~20 KB) for the same architecture: a stack of LSTM layers and a Dense head;
 and, with tf_keras (the only Keras that writes them), the same big model as a legacy
-SavedModel ``big_savedmodel/`` and its ``.h5`` ``big_tfk.h5``.
+SavedModel ``big_savedmodel/`` and its ``.h5`` ``big_tfk.h5``;
+``dense{100,1000,4000}.{keras,h5}``: that many Dense(8) layers in a Sequential (how time grows
+with the number of layers); ``mem.keras`` / ``mem.h5`` (168 MB, largest array 64 MiB: how
+memory follows the largest array, not the model). ``--only`` picks some of the Keras 3 models.
 Keras is needed only here and by the ``keras-load`` baseline, never by kerasweights.
 """
 
@@ -45,10 +48,37 @@ def build_tf_keras(width: int):
     return tf_keras.Sequential(layers, name="stack")
 
 
+DENSE_COUNTS = (100, 1000, 4000)
+
+
+def build_dense(count: int):
+    """``count`` Dense(8) layers: a model whose cost is its number of layers, not its bytes."""
+    import keras
+
+    layers = [keras.Input((8,), name="x")]
+    layers += [keras.layers.Dense(8, name=f"d{i:05d}") for i in range(count)]
+    return keras.Sequential(layers, name=f"dense{count}")
+
+
+def build_mem():
+    """168 MB of float32 whose largest array is a 64 MiB Dense(4096 -> 4096) kernel."""
+    import keras
+
+    layers = [keras.Input((8, 1024), name="x")]
+    layers += [keras.layers.LSTM(1024, return_sequences=i == 0, name=f"lstm_{i}") for i in range(2)]
+    layers += [
+        keras.layers.Dense(4096, name="up"),
+        keras.layers.Dense(4096, name="wide"),
+        keras.layers.Dense(1024, name="down"),
+    ]
+    return keras.Sequential(layers, name="mem")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "work")
     parser.add_argument("--savedmodel-only", action="store_true", help="only the tf_keras SavedModel and its .h5")
+    parser.add_argument("--only", help="comma list of big, small, dense100, dense1000, dense4000, mem")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.savedmodel_only:
@@ -56,9 +86,12 @@ def main() -> None:
         return
     import keras
 
-    for name, width in SIZES.items():
+    builders = {name: (lambda width=width: build(width)) for name, width in SIZES.items()}
+    builders.update({f"dense{n}": (lambda n=n: build_dense(n)) for n in DENSE_COUNTS})
+    builders["mem"] = build_mem
+    for name in args.only.split(",") if args.only else builders:
         start = time.perf_counter()
-        model = build(width)
+        model = builders[name]()
         for suffix in (".keras", ".h5"):
             path = args.out / f"{name}{suffix}"
             model.save(path)
@@ -66,7 +99,8 @@ def main() -> None:
                 f"{path}: {path.stat().st_size:,} bytes, {model.count_params():,} params "
                 f"(keras {keras.__version__}, {time.perf_counter() - start:.1f} s)"
             )
-    save_tf_keras(args.out)
+    if not args.only:
+        save_tf_keras(args.out)
 
 
 def save_tf_keras(out: Path) -> None:

@@ -8,6 +8,7 @@ serialization differs in (see :func:`normalize_config`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -246,7 +247,10 @@ def _layer_values(la: Layer, lb: Layer, atol: float) -> list[ValueDiff]:
     for pa, pb in pair_by_name(parts_a, parts_b)[0]:
         if pa.shape != pb.shape:
             continue  # reported as a reshaped weight
-        m = value_change(pa.read(), pb.read())
+        if _is_view(pa) and _is_view(pb):  # the same blocks of rows on both sides, read one at a time
+            m = value_change_blocks(zip(_blocks(pa), _blocks(pb), strict=True))
+        else:
+            m = value_change(pa.read(), pb.read())
         key_b = pb.key if pb.key != pa.key else None
         out.append(
             ValueDiff(
@@ -254,6 +258,16 @@ def _layer_values(la: Layer, lb: Layer, atol: float) -> list[ValueDiff]:
             )
         )
     return out
+
+
+def _is_view(part: Matrix | Weight) -> bool:
+    return not isinstance(part, Matrix) or part.is_view
+
+
+def _blocks(part: Matrix | Weight) -> Iterator[np.ndarray]:
+    """The values in blocks of rows, none kept: a diff holds a few MiB of each side, not the models."""
+    matrix = part if isinstance(part, Matrix) else Matrix(part.name, part.layer_path, part, ())
+    return matrix.blocks() if matrix.is_view else iter([matrix.read()])
 
 
 def pair_by_name(a: dict[str, _Part], b: dict[str, _Part]) -> tuple[list[tuple[_Part, _Part]], list[str], list[str]]:
@@ -280,10 +294,16 @@ def value_change(x: np.ndarray, y: np.ndarray) -> Change:
     cosine cover the positions finite on both sides."""
     if x.shape != y.shape:
         raise ValueError(f"shapes differ: {x.shape} vs {y.shape}")
+    return value_change_blocks([(x, y)])
+
+
+def value_change_blocks(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> Change:
+    """:func:`value_change` over pairs of same-shape blocks of two arrays, read as they come."""
     worst = 0.0
     diff_sq = a_sq = b_sq = dot = 0.0
     odd = False
-    for cx, cy in zip(chunks(x), chunks(y)):
+    pairs = ((cx, cy) for bx, by in blocks for cx, cy in zip(chunks(bx), chunks(by), strict=True))
+    for cx, cy in pairs:
         fx, fy = np.asarray(cx, np.float64).ravel(), np.asarray(cy, np.float64).ravel()
         finite = np.isfinite(fx) & np.isfinite(fy)
         if finite.any():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,8 +50,10 @@ class Weight:
         ``model.find(key).meaning`` works for both."""
         return "stored array"
 
-    def read(self) -> np.ndarray:
-        return self.array.read()
+    def read(self, cache: bool = True) -> np.ndarray:
+        """The stored values, kept for later reads unless ``cache=False`` (a pass over every
+        weight then holds one at a time)."""
+        return self.array.read(cache)
 
     def _repr_html_(self) -> str:  # Jupyter: facts, statistics and a small heatmap
         from .notebook import matrix_html
@@ -110,6 +113,29 @@ class Matrix:
         array = self.weight.array
         return self._finish(array.read_part(self.index), lambda index: array.read_part(index))
 
+    def blocks(self, max_elements: int = 1 << 20) -> Iterator[np.ndarray]:
+        """The values in blocks of rows (first axis) of at most ``max_elements`` each, each read
+        from the file on its own while the stored array is not loaded: a pass over a 1 GB matrix
+        holds a few MiB. Matrices that are sums or conversions come whole."""
+        array = self.weight.array
+        shape = self.shape
+        if not self.is_view or not shape or math.prod(shape) <= max_elements:
+            yield self.read()
+            return
+        rows = max(1, max_elements // max(1, math.prod(shape[1:])))
+        if array.is_loaded:
+            whole = self.read()
+            yield from (whole[begin : begin + rows] for begin in range(0, shape[0], rows))
+            return
+        axis = next((i for i, part in enumerate(self.index) if isinstance(part, slice)), len(self.index))
+        full = _expand(self.index, axis)
+        first = full[axis]
+        start0, _, step0 = first.indices(self.weight.shape[axis]) if isinstance(first, slice) else (0, 0, 1)
+        for begin in range(0, shape[0], rows):
+            stop = min(shape[0], begin + rows)
+            part = slice(start0 + begin * step0, start0 + stop * step0, step0)
+            yield array.read_part((*full[:axis], part, *full[axis + 1 :]))
+
     def cut(self, whole: np.ndarray) -> np.ndarray:
         """The values from the whole stored weight already in memory."""
         return self._finish(whole[(*self.index, Ellipsis)], lambda index: whole[(*index, Ellipsis)])
@@ -129,6 +155,11 @@ class Matrix:
         from .notebook import matrix_html
 
         return matrix_html(self)
+
+
+def _expand(index: Index, axis: int) -> Index:
+    """``index`` with a full slice for ``axis`` when it stops before it."""
+    return (*index, *([slice(None)] * (axis + 1 - len(index))))
 
 
 def _fmt_cut(name: str, index: Index) -> str:

@@ -53,9 +53,9 @@ class StoredArray:
 
         Reading one gate of a big kernel then costs the gate's size in memory, not the kernel's.
         """
-        if self._value is not None or not index:
-            return self.read()[(*index, Ellipsis)]  # Ellipsis: a view even for scalars
-        value = self._reader(index)
+        if self._value is not None:
+            return self._value[(*index, Ellipsis)]  # Ellipsis: a view even for scalars
+        value = self._reader(index)  # (the whole array for ``()``: read, not kept)
         value.flags.writeable = False
         return value
 

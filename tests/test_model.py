@@ -189,3 +189,24 @@ def test_uncached_read_leaves_nothing_in_memory():
         assert not weight.array.is_loaded
         np.testing.assert_array_equal(values, truth_arrays("rnn_seq")["_weights/enc_gru/0"])
         assert weight.read() is weight.read()  # the default keeps it
+
+
+@pytest.mark.parametrize(
+    "path", [FIXTURES / "k3/functional.keras", FIXTURES / "k3/rnn_seq.h5", FIXTURES / "cudnn/cudnn.h5"]
+)
+@pytest.mark.parametrize("loaded", [False, True], ids=["from-file", "loaded"])
+def test_matrix_blocks_are_the_matrix_in_rows(path, loaded):
+    """Blocks of rows read on their own (a diff holds a few MiB per side) add up to the matrix."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    with kerasweights.open(path) as model:
+        if loaded:
+            for weight in model.weights():
+                weight.read()
+        for key, matrix in model.matrices().items():
+            blocks = list(matrix.blocks(max_elements=5))
+            whole = matrix.read()
+            joined = np.concatenate(blocks) if whole.ndim else blocks[0]
+            np.testing.assert_array_equal(joined, whole, err_msg=key)
+            if matrix.is_view and whole.ndim and whole.size > 5:
+                assert len(blocks) > 1, key

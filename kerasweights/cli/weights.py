@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import LayoutError
-from ..model import Layer, Model
+from ..model import Layer, Model, Weight
 from ..stats import array_stats
 from ._common import add_input, open_model, print_json
 from ._output import Column, count, num, percent, table
@@ -49,7 +49,9 @@ def collect(model: Model, *, layer: str | None, split: bool, stats: bool) -> tup
             rows += [_weight_row(each, w) for w in each.weights]
     if stats:
         for row in rows:
-            row["stats"] = array_stats(row.pop("_item").read()).as_dict()
+            item = row.pop("_item")  # one array in memory at a time: nothing is kept
+            values = item.read(cache=False) if isinstance(item, Weight) else item.read()
+            row["stats"] = array_stats(values).as_dict()
     else:
         for row in rows:
             del row["_item"]

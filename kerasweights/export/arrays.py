@@ -168,7 +168,8 @@ def _write_safetensors(
                 raise KerasWeightsError(
                     f"{key} read as {value.dtype} {value.shape}, not the {dtype} {shape} its metadata declares"
                 )
-            f.write(np.ascontiguousarray(value, dtype=dtype.newbyteorder("<")).tobytes())
+            data = np.ascontiguousarray(value, dtype=dtype.newbyteorder("<"))  # (no copy when it already is)
+            f.write(data.reshape(-1).view(np.uint8).data)  # the array's own memory, not a bytes copy
             total += value.size
     return total
 
@@ -194,7 +195,13 @@ def _values(
     progress: Progress | None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     for (key, item), _declared_as in zip(arrays.items(), plan, strict=True):
-        value = item if isinstance(item, np.ndarray) else item.read()
+        value = (
+            item
+            if isinstance(item, np.ndarray)
+            else item.read(cache=False)
+            if isinstance(item, Weight)
+            else item.read()
+        )
         if value.dtype.kind not in "biuf":
             raise KerasWeightsError(f"{key} has dtype {value.dtype}, which .npz/.safetensors exports do not hold")
         yield key, value
