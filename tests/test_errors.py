@@ -64,11 +64,10 @@ def test_one_kind_of_error_one_exit_code_for_every_command(
 @pytest.mark.parametrize(
     ("argv", "module"),
     [
-        (["export", RNN, "-o", "{tmp}/x.safetensors"], "safetensors"),
         (["plot", RNN, "enc_gru", "-o", "{tmp}/x.png"], "matplotlib"),
         (["trace", RNN, "enc_gru", "--input", "{x}", "-o", "{tmp}/t.npz", "--plot", "{tmp}/t.png"], "matplotlib"),
     ],
-    ids=["export-safetensors", "plot", "trace-plot"],
+    ids=["plot", "trace-plot"],  # (.safetensors are written by kerasweights itself: no extra)
 )
 def test_a_missing_extra_exits_3_and_names_the_extra(
     tmp_path: Path,
