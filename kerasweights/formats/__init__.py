@@ -253,7 +253,7 @@ def _read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
 
 
 def _read_small(path: Path, limits: Limits) -> bytes:
-    with open(path, "rb") as f:
+    with open_regular(path, path.name) as f:
         return f.read(limits.max_json_bytes + 1)
 
 

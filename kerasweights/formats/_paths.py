@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from ..errors import CorruptFileError, LimitExceededError, UnsafeContentError
+from ._files import open_regular
 
 
 def inside(folder: Path, name: str, what: str) -> Path:
@@ -35,5 +36,5 @@ def read_small(path: Path, what: str, max_bytes: int) -> bytes:
         raise CorruptFileError(f"{what} is missing") from None
     if size > max_bytes:
         raise LimitExceededError(f"{what} is {size:,} bytes, over the limit of {max_bytes:,}")
-    with open(path, "rb") as f:
+    with open_regular(path, what) as f:  # (a named pipe is refused, never waited on)
         return f.read(max_bytes + 1)

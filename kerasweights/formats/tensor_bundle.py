@@ -22,6 +22,7 @@ from ..errors import CorruptFileError, LimitExceededError, UnsupportedFormatErro
 from ..limits import Limits
 from ..store import Index, StoredArray
 from . import _crc32c, _protobuf
+from ._files import open_regular
 from ._paths import inside, read_small
 
 TABLE_MAGIC = struct.pack("<Q", 0xDB4775248B80FB57)
@@ -227,7 +228,7 @@ class TensorBundle:
         with self._lock:
             f = self._files.get(entry.shard_id)
             if f is None:
-                f = open(inside(self.folder, name, "data shard"), "rb")  # noqa: SIM115 - closed by close()
+                f = open_regular(inside(self.folder, name, "data shard"), f"data shard {name}")  # closed by close()
                 self._files[entry.shard_id] = f
             f.seek(entry.offset)
             data = f.read(entry.size)

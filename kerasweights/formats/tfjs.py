@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import ConfigError, CorruptFileError, LimitExceededError, UnsupportedFormatError
 from ..limits import Limits
 from ..store import Index, StoredArray
+from ._files import open_regular
 from ._paths import inside
 from ._raw import LegacyStorage, RawModel
 
@@ -53,7 +54,7 @@ class _Group:
             if offset < end and offset + nbytes > start:
                 lo = max(offset, start) - start
                 hi = min(offset + nbytes, end) - start
-                with open(path, "rb") as f:
+                with open_regular(path, f"weight shard {path.name}") as f:
                     f.seek(lo)
                     chunk = f.read(hi - lo)
                 if len(chunk) != hi - lo:
