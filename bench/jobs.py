@@ -5,6 +5,9 @@
     python bench/jobs.py keras-load MODEL             # keras.saving.load_model (TensorFlow venv)
     python bench/jobs.py tfkeras-load MODEL           # tf_keras.models.load_model (TensorFlow venv)
     python bench/jobs.py memory MODEL KEY [naive]     # peak memory reading one matrix (JSON)
+    python bench/jobs.py h5py-floor MODEL             # bare h5py: config parsed, every dataset's shape
+    python bench/jobs.py peak ARGV...                 # peak RSS of one command (JSON)
+    python bench/jobs.py h5py-floor MODEL             # bare h5py: config parsed, every dataset's shape
 
 Each job imports only what it uses, so a process's time is that job's whole cost.
 """
@@ -127,13 +130,88 @@ def memory(model_path: str, key: str, mode: str = "kerasweights") -> None:
     )
 
 
+def h5py_floor(model_path: str) -> None:
+    """The floor under ``summary``: parse the config and list every dataset's shape with bare h5py.
+
+    A ``.keras`` archive's ``model.weights.h5`` is read in place (a window on the archive), as
+    kerasweights reads it; nothing is checked, named or printed beyond a count.
+    """
+    import io
+    import json
+    import struct
+    import zipfile
+
+    import h5py
+
+    class Window(io.RawIOBase):
+        def __init__(self, file: io.BufferedReader, offset: int, length: int) -> None:
+            self.file, self.offset, self.length, self.pos = file, offset, length, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return True
+
+        def seek(self, pos: int, whence: int = 0) -> int:
+            self.pos = (0, self.pos, self.length)[whence] + pos
+            return self.pos
+
+        def tell(self) -> int:
+            return self.pos
+
+        def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+            self.file.seek(self.offset + self.pos)
+            n = self.file.readinto(memoryview(buffer)[: max(0, self.length - self.pos)]) or 0
+            self.pos += n
+            return n
+
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+
+    def visit(name: str, node: object) -> None:
+        if isinstance(node, h5py.Dataset):
+            shapes.append((name, node.shape))
+
+    if zipfile.is_zipfile(model_path):
+        with open(model_path, "rb") as raw, zipfile.ZipFile(raw) as archive:
+            config = json.loads(archive.read("config.json"))
+            info = archive.getinfo("model.weights.h5")
+            raw.seek(info.header_offset)
+            header = raw.read(30)
+            start = info.header_offset + 30 + sum(struct.unpack("<2H", header[26:30]))
+            with h5py.File(Window(raw, start, info.file_size), "r") as h5:
+                h5.visititems(visit)
+    else:
+        with h5py.File(model_path, "r") as h5:
+            config = json.loads(h5.attrs["model_config"])
+            h5.visititems(visit)
+    print(config["class_name"], len(shapes))
+
+
+def peak(argv: list[str]) -> None:
+    """Run ``argv``; print its peak resident set (MiB) and exit status as JSON (Linux: ``wait4``)."""
+    import json
+    import os
+    import subprocess
+
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = child.stderr.read().decode() if child.stderr else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    print(json.dumps({"peak_mib": round(usage.ru_maxrss / 1024, 1), "exit": child.returncode, "stderr": err[-500:]}))
+
+
 JOBS = {
     "kw-export": kw_export,
     "h5py-export": h5py_export,
     "keras-load": keras_load,
     "tfkeras-load": tfkeras_load,
     "memory": memory,
+    "h5py-floor": h5py_floor,
 }
 
 if __name__ == "__main__":
-    JOBS[sys.argv[1]](*sys.argv[2:])
+    if sys.argv[1] == "peak":
+        peak(sys.argv[2:])
+    else:
+        JOBS[sys.argv[1]](*sys.argv[2:])

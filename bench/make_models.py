@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -52,12 +53,29 @@ DENSE_COUNTS = (100, 1000, 4000)
 
 
 def build_dense(count: int):
-    """``count`` Dense(8) layers: a model whose cost is its number of layers, not its bytes."""
+    """``count`` Dense(8) layers: a model whose cost is its number of layers, not its bytes.
+
+    Keras builds and saves a Sequential recursively (a few frames per layer): the build runs in
+    a thread with a big stack and a raised recursion limit.
+    """
+    import sys
+    import threading
+
     import keras
 
-    layers = [keras.Input((8,), name="x")]
-    layers += [keras.layers.Dense(8, name=f"d{i:05d}") for i in range(count)]
-    return keras.Sequential(layers, name=f"dense{count}")
+    out = []
+
+    def run() -> None:
+        layers = [keras.Input((8,), name="x")]
+        layers += [keras.layers.Dense(8, name=f"d{i:05d}") for i in range(count)]
+        out.append(keras.Sequential(layers, name=f"dense{count}"))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 40 * count))
+    threading.stack_size(1024 * 1024 * 1024)
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return out[0]
 
 
 def build_mem():
@@ -94,7 +112,11 @@ def main() -> None:
         model = builders[name]()
         for suffix in (".keras", ".h5"):
             path = args.out / f"{name}{suffix}"
-            model.save(path)
+            saver = threading.Thread(target=model.save, args=(path,))  # (the big stack set above)
+            saver.start()
+            saver.join()
+            if not path.exists():
+                raise SystemExit(f"saving {path} failed")
             print(
                 f"{path}: {path.stat().st_size:,} bytes, {model.count_params():,} params "
                 f"(keras {keras.__version__}, {time.perf_counter() - start:.1f} s)"

@@ -2,7 +2,12 @@
 
 Each case mutates a fixture (truncate, flip bits, zero a range, overwrite or insert bytes,
 splice two files, re-zip a ``.keras`` with members dropped, duplicated, renamed or
-recompressed, or put values of the wrong JSON type into its config). Then either the model
+recompressed, or put values of the wrong JSON type into its config); the fixtures include
+files whose attributes live in HDF5 dense storage (``fixtures/dense``). Round 2 (issue 13)
+adds: a file of a sample replaced by a named pipe, ``/dev/zero``, a socket or a link out of
+its folder (never waited on); a member replaced by a deflate, bzip2, lzma or Deflate64
+bomb declaring any size and CRC; and large-N structures (thousands of shard names, empty
+groups, ``layer_names`` chunks, a cyclic graph) that only a linear walk gets through in time. Then either the model
 opens and survives everything a user may do (walk, summary, every matrix, every weight read;
 a :class:`LayoutError` is fine, it is a :class:`KerasWeightsError`), or opening or reading
 raises a :class:`KerasWeightsError` whose message is one line naming the file. Any other
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import faulthandler
+import functools
 import hashlib
 import io
 import itertools
@@ -102,6 +108,8 @@ def _samples() -> list[Sample]:
             "config.json",
         )
     )
+    for path in sorted((FIXTURES / "dense").glob("*.h5")):  # attributes in dense storage (fractal heap)
+        out.append(Sample(f"dense/{path.name}", {path.name: path.read_bytes()}, path.name, None, "attr"))
     shards = {p.name: p.read_bytes() for p in VARIANTS.glob("rnn_seq*.weights.*")}
     out.append(Sample("variants/rnn_seq.weights.json", shards, "rnn_seq.weights.json", FIXTURES / "k3/rnn_seq.json"))
     return out
@@ -440,3 +448,188 @@ def test_config_with_wrong_json_types(workdir, case):
             folder_config.unlink()
         return
     assert_contract(workdir, sample, files)
+
+
+# -- round 2 (issue 13): what is not a file, links out, bombs of every method, large N ------------------
+
+SPECIAL = ["fifo", "dev-zero", "link-out", "link-to-folder", "socket"]
+
+
+@st.composite
+def special_files(draw: st.DrawFn) -> tuple[Sample, str, str]:
+    """A sample with one of its files (or the entry itself) replaced by something that is not a file."""
+    sample = draw(st.sampled_from(SAMPLES))
+    return sample, draw(st.sampled_from(sorted(sample.files))), draw(st.sampled_from(SPECIAL))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
+@settings(FUZZ, max_examples=min(EXAMPLES, 60) if not LONG_RUN else EXAMPLES)
+@given(case=special_files())
+def test_special_files_never_block(workdir, case):
+    """Pipes, /dev/zero, sockets and links out of the folder: refused or read, never waited on."""
+    import socket
+
+    sample, target, kind = case
+    folder = workdir / f"case{next(_cases)}"
+    folder.mkdir()
+    outside = workdir / f"outside{next(_cases)}"
+    outside.mkdir()
+    try:
+        for name, data in sample.files.items():
+            (folder / name).write_bytes(data)
+            (outside / name).write_bytes(data)
+        victim = folder / target
+        victim.unlink()
+        if kind == "fifo":
+            os.mkfifo(victim)
+        elif kind == "dev-zero":
+            victim.symlink_to("/dev/zero")
+        elif kind == "link-out":
+            victim.symlink_to(outside / target)
+        elif kind == "link-to-folder":
+            victim.symlink_to(outside)
+        else:
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(str(victim))
+            server.close()
+        source = folder / sample.entry if sample.entry != "." else folder
+        try:
+            with kerasweights.open(source, config=sample.config) as model:
+                exercise(model)
+            if target != sample.entry:  # a file beside the entry that it never reads: fine
+                assert kind == "link-out" or target not in (sample.model_config, "model.weights.h5")
+        except KerasWeightsError as exc:
+            assert "\n" not in str(exc) and str(exc) == f"{source}: {exc.problem}", str(exc)
+    finally:
+        shutil.rmtree(folder)
+        shutil.rmtree(outside)
+
+
+BOMB_METHODS = [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, 9]
+
+
+@functools.cache
+def _bomb(method: int, size: int) -> bytes:
+    """``size`` zeros compressed with ``method`` (built once per run: bzip2 of 64 MiB takes a while)."""
+    import bz2
+    import zlib
+
+    from test_hostile_inflate import deflate64_bomb, lzma_member
+
+    if method == zipfile.ZIP_DEFLATED:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return compressor.compress(bytes(size)) + compressor.flush()
+    if method == zipfile.ZIP_BZIP2:
+        return bz2.compress(bytes(size))
+    if method == zipfile.ZIP_LZMA:
+        return lzma_member(bytes(min(size, 8 * 1024**2)))
+    return deflate64_bomb(size)
+
+
+@st.composite
+def bombed_archive(draw: st.DrawFn) -> tuple[Sample, dict[str, bytes], bool]:
+    """A .keras whose member (any) is replaced by a bomb of any method that declares any size and CRC."""
+    import zlib
+
+    from test_hostile import Entry, write_raw_zip
+
+    sample = draw(st.sampled_from(ZIPS))
+    with zipfile.ZipFile(io.BytesIO(sample.files[sample.entry])) as archive:
+        members = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    victim = draw(st.integers(0, len(members) - 1))
+    method = draw(st.sampled_from(BOMB_METHODS))
+    size = draw(st.sampled_from([64 * 1024**2, 8 * 1024**2, 2 * 1024**2]))
+    data = _bomb(method, size)
+    declared = draw(st.sampled_from([0, 1000, len(data) * 150, size, size * 2]))
+    crc = draw(st.sampled_from([0, zlib.crc32(bytes(size))]))
+    entries = []
+    for i, (name, body) in enumerate(members):
+        if i == victim:
+            entries.append(Entry(name, method, crc, len(data), declared, [data]))
+        else:
+            entries.append(Entry(name, zipfile.ZIP_STORED, zlib.crc32(body), len(body), len(body), [body]))
+    path = io.BytesIO()
+    folder = Path(tempfile.mkdtemp())
+    try:
+        write_raw_zip(folder / "x.keras", entries)
+        out = (folder / "x.keras").read_bytes()
+    finally:
+        shutil.rmtree(folder)
+    del path
+    return sample, Files({sample.entry: out}), draw(st.booleans())
+
+
+@settings(FUZZ, max_examples=min(EXAMPLES, 40) if not LONG_RUN else EXAMPLES)
+@given(case=bombed_archive())
+def test_bombs_of_every_method(workdir, case):
+    assert_contract(workdir, *case)
+
+
+@st.composite
+def large_structure(draw: st.DrawFn) -> tuple[str, int]:
+    return draw(st.sampled_from(["shard-names", "empty-groups", "layer-name-chunks", "graph-cycle"])), draw(
+        st.sampled_from([10, 1000, 5000])
+    )
+
+
+@settings(FUZZ, max_examples=12 if not LONG_RUN else max(12, EXAMPLES // 100))
+@given(case=large_structure())
+def test_large_n_structures_stay_linear(workdir, case):
+    """Thousands of shard names, empty groups, layer_names chunks, or a graph with a cycle: the
+    contract holds within a time that only a linear walk meets."""
+    import time
+
+    import numpy as np
+
+    kind, n = case
+    folder = workdir / f"case{next(_cases)}"
+    folder.mkdir()
+    config = None
+    try:
+        if kind == "shard-names":
+            for shard in VARIANTS.glob("rnn_seq_0000*.weights.h5"):
+                shutil.copy(shard, folder / shard.name)
+            index = json.loads((VARIANTS / "rnn_seq.weights.json").read_text())
+            index["weight_map"].update({f"/extra/{i}": [f"s{i}.h5"] for i in range(n)})
+            (folder / "rnn_seq.weights.json").write_text(json.dumps(index))
+            source, config = folder / "rnn_seq.weights.json", FIXTURES / "k3/rnn_seq.json"
+        elif kind == "empty-groups":
+            source = folder / "groups.weights.h5"
+            with h5py.File(source, "w") as f:
+                for i in range(n):
+                    f.create_group(f"layers/dense_{i}/vars")
+        elif kind == "layer-name-chunks":
+            source = folder / "chunks.h5"
+            shutil.copy(FIXTURES / "k3/rnn_seq.h5", source)
+            with h5py.File(source, "r+") as f:
+                group = f["model_weights"]
+                names = [v.decode() if isinstance(v, bytes) else str(v) for v in group.attrs["layer_names"]]
+                del group.attrs["layer_names"]
+                for i in range(n):
+                    value = np.array([names[i].encode()]) if i < len(names) else np.zeros(0, "f4")
+                    group.attrs[f"layer_names{i}"] = value
+        else:
+            with zipfile.ZipFile(FIXTURES / "k3/functional.keras") as archive:
+                members = {info.filename: archive.read(info) for info in archive.infolist()}
+            document = json.loads(members["config.json"])
+            layers = document["config"]["layers"]
+            embed = next(layer for layer in layers if layer["config"]["name"] == "embed")
+            embed["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["lstm_seq", 0, 0]
+            members["config.json"] = json.dumps(document).encode()
+            source = folder / "cyclic.keras"
+            with zipfile.ZipFile(source, "w") as archive:
+                for name, data in members.items():
+                    archive.writestr(name, data)
+        start = time.perf_counter()
+        try:
+            with kerasweights.open(source, config=config) as model:
+                exercise(model)
+                if kind == "graph-cycle":
+                    from kerasweights.trace.forward import trace_from_input
+
+                    trace_from_input(model, "lstm_seq", np.zeros((1, 6), np.int32))
+        except KerasWeightsError as exc:
+            assert "\n" not in str(exc) and str(exc) == f"{source}: {exc.problem}", str(exc)
+        assert time.perf_counter() - start < 30 + n / 100  # seconds: a quadratic walk of 5,000 takes minutes
+    finally:
+        shutil.rmtree(folder)
