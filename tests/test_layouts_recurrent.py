@@ -206,5 +206,7 @@ def test_shape_that_does_not_fit_the_config_is_a_clear_error(tmp_path):
     with kerasweights.open("fixtures/k3/rnn_seq.weights.h5", config=tmp_path / "wrong.json") as kw:
         with pytest.raises(LayoutError) as err:
             kw.layer("enc_gru").matrices()
-        assert str(err.value) == "layer 'enc_gru': kernel has shape (6, 15), expected (?, 12) for units=4"
+        assert str(err.value) == (  # (layers know their file: the error names it)
+            "fixtures/k3/rnn_seq.weights.h5: layer 'enc_gru': kernel has shape (6, 15), expected (?, 12) for units=4"
+        )
         assert kw.layer("lstm_last").matrix("kernel_o").shape == (4, 3)  # other layers unaffected
