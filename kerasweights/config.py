@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
+from .layouts.recurrent import stacked_cells
 
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 # Old class names that mean the same layer (tf 1.13-era and Keras 1 spellings).
 CLASS_ALIASES = {
     "BatchNormalizationV1": "BatchNormalization",
     "BatchNormalizationV2": "BatchNormalization",
+    "GroupQueryAttention": "GroupedQueryAttention",  # Keras 3's export name; the class is GroupedQueryAttention
     "UnifiedLSTM": "LSTM",
     "UnifiedGRU": "GRU",
     "LSTMV1": "LSTM",
@@ -105,6 +107,8 @@ def _parse_entry(entry: Any, where: str) -> LayerSpec:
         spec.children = _parse_model_layers(spec, where)
     elif spec.class_name == "Bidirectional":
         spec.children = _parse_bidirectional(spec, where)
+    elif spec.class_name == "RNN" and stacked_cells(raw_config) is not None:
+        spec.children = _parse_stacked_cells(spec)
     elif isinstance(raw_config.get("layer"), dict):  # TimeDistributed and other wrappers
         child = _parse_entry(raw_config["layer"], f"{where} > {name}")
         child.storage_key = "layer"
@@ -129,6 +133,27 @@ def _parse_model_layers(spec: LayerSpec, where: str) -> list[LayerSpec]:
         count = counters.get(snake, 0)
         counters[snake] = count + 1
         child.storage_key = f"layers/{snake}" + (f"_{count}" if count else "")
+        children.append(child)
+    return children
+
+
+def _parse_stacked_cells(spec: LayerSpec) -> list[LayerSpec]:
+    """``RNN(StackedRNNCells([...]))``: one child per cell, named by the cell's name (by its index
+    when two cells share a name); Keras 3 stores each at ``cell/cells/<snake class>[_n]``."""
+    cells = stacked_cells(spec.config) or []
+    raw = [c for c in spec.config["cell"].get("config", {}).get("cells", []) if isinstance(c, dict)]
+    names = [str(config.get("name", "")) for _, config in cells]
+    children = []
+    counters: dict[str, int] = {}
+    for index, ((class_name, config), entry) in enumerate(zip(cells, raw)):
+        name = names[index] if names[index] and names.count(names[index]) == 1 else str(index)
+        snake = to_snake_case(str(entry.get("class_name", class_name)))
+        count = counters.get(snake, 0)
+        counters[snake] = count + 1
+        child = LayerSpec(
+            class_name, name, config, module=entry.get("module") if isinstance(entry.get("module"), str) else None
+        )
+        child.storage_key = f"cell/cells/{snake}" + (f"_{count}" if count else "")
         children.append(child)
     return children
 

@@ -47,8 +47,9 @@ def test_trace_writes_keras_sequences(capsys, tmp_path, path, config, runtime, l
         np.testing.assert_allclose(traced["h"], arrays[f"{layer}/sequences"], atol=1e-5)
         expected = {"my_rnn": ["h"], "lstm_last": ["i", "f", "o", "candidate", "c", "h"]}.get(
             layer, ["z", "r", "candidate", "h"]
-        )
+        ) + ["output"]
         assert traced.files == expected
+        np.testing.assert_allclose(traced["output"], arrays[f"{layer}/output"], atol=1e-5)
     assert out.startswith(f"{layer} (") and f"Wrote {tmp_path / 't.npz'}" in out
     assert max(len(line) for line in out.splitlines()) <= 80
 

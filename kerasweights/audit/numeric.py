@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import KerasWeightsError, LayoutError
-from ..layouts import GATE_MEANINGS
+from ..layouts import GATE_MEANINGS, runs_as
+from ..layouts import family as layers_family
 from ..layouts.keras import KERAS1_NAME, KERAS1_VARIABLES
 from ..layouts.recurrent import SIGMOID_GATES
 from ..model import Layer, Matrix, Model
@@ -252,8 +253,9 @@ def spectral_norm(matrix: np.ndarray) -> float:
 
 
 def _gate_biases(layer: Layer, finite: list[tuple[Matrix, np.ndarray]]) -> list[Finding]:
-    family = "LSTM" if "LSTM" in layer.class_name else "GRU" if "GRU" in layer.class_name else None
-    if family is None:
+    found = runs_as(layer.class_name, layer.config)  # RNN(LSTMCell) is an LSTM
+    family = layers_family(found[0]) if found else None
+    if family not in SIGMOID_GATES:
         return []
     out = []
     for gate in SIGMOID_GATES[family]:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from ..config import LayerSpec, parse_model
 from ..formats import LegacyStorage, ObjectStorage, RawModel
 from ..model import Layer, Model
-from .configured import bind_legacy, bind_vars, from_spec, storage_keys
+from .configured import bind_legacy, bind_vars, custom_cell_notes, from_spec, storage_keys
 from .inferred import infer_legacy, infer_vars
 from .objects import bind_objects, infer_objects
 
@@ -33,6 +33,7 @@ def build_model(raw: RawModel) -> Model:
                 f"the model is a {spec.children[0].class_name}, not Sequential or Functional: its sublayers are not described by its config"
             )
         root = from_spec(spec, "", major)
+        notes += custom_cell_notes(root)
         keys = {id(layer): key for layer, key in storage_keys(root, spec)}
         if isinstance(raw.storage, LegacyStorage):
             bind_legacy(root, raw.storage, major, notes)

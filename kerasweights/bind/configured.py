@@ -28,13 +28,30 @@ def from_spec(spec: LayerSpec, path: str, major: int) -> Layer:
         class_name=spec.class_name,
         config=spec.config,
         kind=spec.kind,
-        rule=layouts.rule_for(spec.class_name) if spec.kind == "layer" else None,
+        rule=_rule(spec),
         module=spec.module,
         registered_name=spec.registered_name,
         context=Context(keras_major=major),
     )
     layer.children = [from_spec(child, layer_path(path, child.name), major) for child in spec.children]
     return layer
+
+
+def _rule(spec: LayerSpec) -> layouts.Rule | None:
+    """The layout rule of a layer, or of a wrapper that owns variables (SpectralNormalization's
+    ``vector_u``); an ``RNN`` whose cell Keras does not ship has none (its weights stay unsplit)."""
+    if spec.kind == "model" or layouts.custom_cell(spec.config) and spec.class_name == "RNN":
+        return None
+    return layouts.rule_for(spec.class_name)
+
+
+def custom_cell_notes(root: Layer) -> list[str]:
+    """Why a generic RNN's weights are not split: its cell is not one Keras ships."""
+    return [
+        f"layer {layer.path!r} is an RNN with the custom cell {cell}: its weights are kept as stored, not split into gates"
+        for layer in root.walk()
+        if layer.class_name == "RNN" and (cell := layouts.custom_cell(layer.config))
+    ]
 
 
 def storage_keys(layer: Layer, spec: LayerSpec) -> list[tuple[Layer, str]]:
@@ -62,7 +79,8 @@ def bind_legacy(root: Layer, storage: LegacyStorage, major: int, notes: list[str
 
 
 def _leaves(layer: Layer) -> list[Layer]:
-    return [l for l in layer.walk() if l.kind == "layer"]
+    """Layers that own variables: every leaf, and wrappers with a rule (SpectralNormalization)."""
+    return [l for l in layer.walk() if l.kind == "layer" or l.rule is not None]
 
 
 def _distribute(layer: Layer, arrays: list[StoredArray], major: int) -> None:
@@ -78,7 +96,7 @@ def _distribute(layer: Layer, arrays: list[StoredArray], major: int) -> None:
         if leaf.rule is None:
             plan.append((leaf, []))
             continue
-        variables = leaf.rule.variables(leaf.config, Context(keras_major=major))
+        variables = [v for v in leaf.rule.variables(leaf.config, Context(keras_major=major)) if not v.shared]
         frozen = not all(l.config.get("trainable", True) is not False for l in _ancestors(layer, leaf))
         plan.append((leaf, [Var(v.name, v.trainable and not frozen) for v in variables]))
     if (
@@ -146,7 +164,7 @@ def bind_vars(root: Layer, storage: VarsStorage, keys: dict[int, str], major: in
                 key = storage.layers_key + key[len("layers") :]
             child_prefix = _resolve(storage, layer_path(prefix, key), child.name, layer.kind == "model")
             visit(child, child_prefix)
-        if layer.kind == "layer":
+        if layer.kind == "layer" or layer.rule is not None:
             arrays = []
             for group in _groups_of(layer, prefix, storage):
                 if group not in claimed:

@@ -18,6 +18,8 @@ def assign(layer: Layer, arrays: list[StoredArray], major: int, trainable: list[
     if layer.rule is not None:
         variables = layer.rule.variables(layer.config, layer.context)
         if len(variables) != len(arrays):
+            variables = [v for v in variables if not v.shared]  # stored once (legacy HDF5)
+        if len(variables) != len(arrays):
             expected = ", ".join(v.name for v in variables) or "none"
             layer.problems.append(
                 f"layer {layer.path!r} ({layer.class_name}): expected {len(variables)} weights ({expected}), "
@@ -30,7 +32,8 @@ def assign(layer: Layer, arrays: list[StoredArray], major: int, trainable: list[
         names, flags = [v.name for v in variables], [v.trainable for v in variables]
     if trainable is not None:
         flags = trainable
-    layer.weights = [Weight(n, layer.path, a, t) for n, a, t in zip(names, arrays, flags)]
+    shared = {v.name for v in variables or [] if v.shared}  # already the wrapped layer's weight
+    layer.weights = [Weight(n, layer.path, a, t) for n, a, t in zip(names, arrays, flags) if n not in shared]
 
 
 def short_names(arrays: list[StoredArray]) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import KerasWeightsError, LayoutError, UnsupportedLayerError
-from ..layouts import family
+from ..layouts import family, runs_as
 from ..layouts.keras import default_recurrent_activation
 from ..layouts.recurrent import reset_after
 from ..model import Layer, Matrix, Model
@@ -225,11 +225,12 @@ def _forced(layer: Layer, reasons: list[str]) -> str:
 
 
 def _leaf_reasons(layer: Layer, backward_ok: bool) -> list[str]:
-    fam, cudnn = family(layer.class_name), layer.class_name.startswith("CuDNN")
+    class_name, config = _view(layer)
+    fam, cudnn = family(class_name), class_name.startswith("CuDNN")
     reasons = []
     if layer.inferred:
         reasons.append(_UNKNOWN)
-    if fam == "GRU" and not cudnn and not reset_after(layer.config):
+    if fam == "GRU" and not cudnn and not reset_after(config):
         reasons.append(
             "reset_after=False (torch.nn.GRU computes only the reset_after=True form, "
             "which applies the reset gate after the recurrent matmul)"
@@ -254,7 +255,7 @@ def _leaf_reasons(layer: Layer, backward_ok: bool) -> list[str]:
 
 def _cfg(layer: Layer, key: str) -> Any:
     """A config value with Keras's defaults, reading Keras 1 names too."""
-    config = layer.config
+    config = _view(layer)[1]
     if key == "recurrent_activation":
         value = config.get("recurrent_activation", config.get("inner_activation"))
         if value is None and "recurrent_activation" not in config and "inner_activation" not in config:
@@ -286,8 +287,19 @@ _SUPPORTED = (
 
 def _exportable(layer: Layer) -> bool:
     if layer.class_name == "Bidirectional":
-        return len(layer.children) == 2 and all(c.class_name in RECURRENT_CLASSES for c in layer.children)
-    return layer.class_name in EXPORTABLE_CLASSES
+        return len(layer.children) == 2 and all(_recurrent(c) for c in layer.children)
+    return layer.class_name in torch_layers.CLASSES or _recurrent(layer)
+
+
+def _recurrent(layer: Layer) -> bool:
+    """A layer torch.nn.RNN/GRU/LSTM can hold: also ``RNN(LSTMCell)`` and a stacked RNN's cells."""
+    found = runs_as(layer.class_name, layer.config)
+    return found is not None and found[0] in RECURRENT_CLASSES
+
+
+def _view(layer: Layer) -> tuple[str, dict[str, Any]]:
+    """The class and config Keras computes ``layer`` as: ``RNN(LSTMCell)`` is an ``LSTM``."""
+    return runs_as(layer.class_name, layer.config) or (layer.class_name, layer.config)
 
 
 def _what(layer: Layer) -> str:
@@ -323,7 +335,7 @@ def _names(model: Model) -> str:
 
 
 def _direction(layer: Layer) -> _Direction:
-    fam = family(layer.class_name)
+    fam = family(_view(layer)[0])
     matrices = layer.matrices()
     gates = TORCH_GATE_ORDER[fam]
 

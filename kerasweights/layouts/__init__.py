@@ -6,10 +6,22 @@ from ._base import CONVERSIONS, Config, Context, Index, Part, Rule, Shape, Var
 from .attention import RULES as _ATTENTION
 from .core import RULES as _CORE
 from .keras import WEIGHTLESS_CLASSES
-from .recurrent import COMPUTES_AS, GATE_MEANINGS, GATES, RECURRENT_CLASSES, computes_as, family
+from .recurrent import (
+    CELL_CLASSES,
+    COMPUTES_AS,
+    GATE_MEANINGS,
+    GATES,
+    RECURRENT_CLASSES,
+    computes_as,
+    custom_cell,
+    family,
+    runs_as,
+    stacked_cells,
+)
 from .recurrent import RULES as _RECURRENT
 
 __all__ = [
+    "CELL_CLASSES",
     "COMPUTES_AS",
     "CONVERSIONS",
     "GATES",
@@ -24,10 +36,13 @@ __all__ = [
     "Shape",
     "Var",
     "computes_as",
+    "custom_cell",
     "family",
     "known_classes",
     "register",
     "rule_for",
+    "runs_as",
+    "stacked_cells",
 ]
 
 _REGISTRY: dict[str, Rule] = {}

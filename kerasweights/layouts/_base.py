@@ -22,6 +22,7 @@ class Var:
     name: str
     trainable: bool = True
     meaning: str = ""
+    shared: bool = False  # the wrapped layer's own variable, stored again here (.keras): not counted twice
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ def _variables(config: Config, context: Context) -> list[Var]:
 
 RULES = [
     Rule(
-        class_names=("MultiHeadAttention",),
+        # GroupedQueryAttention (exported also as GroupQueryAttention) builds the same four
+        # EinsumDense sublayers and stores them only under the private names (Keras 3.15).
+        class_names=("MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"),
         variables=_variables,
         v3_groups=("query_dense", "key_dense", "value_dense", "output_dense"),
         aliases_v3={

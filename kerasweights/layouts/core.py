@@ -81,6 +81,28 @@ def _einsum_dense(config: Config, context: Context) -> list[Var]:
     return [Var("kernel")] + ([Var("bias")] if config.get("bias_axes") else [])
 
 
+def _reversible_embedding(config: Config, context: Context) -> list[Var]:
+    out = [Var("embeddings")]
+    if not flag(config, "tie_weights", True):
+        out.append(Var("reverse_embeddings"))
+    return out
+
+
+def _stft(config: Config, context: Context) -> list[Var]:
+    mode = config.get("mode", "log")
+    return [Var(n) for n, skip in (("real_kernel", "imag"), ("imag_kernel", "real")) if mode != skip]
+
+
+def _spectral_normalization(config: Config, context: Context) -> list[Var]:
+    # keras/src/layers/normalization/spectral_normalization.py: build() keeps the wrapped
+    # layer's kernel (or embeddings) as self.kernel, so .keras stores it again among the
+    # wrapper's own variables; legacy HDF5 and Keras's weights list it once.
+    return [
+        Var("kernel", meaning="the wrapped layer's kernel", shared=True),
+        Var("vector_u", trainable=False, meaning="power-iteration estimate of the kernel's top singular vector"),
+    ]
+
+
 CONV = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 RULES = [
@@ -96,4 +118,7 @@ RULES = [
     Rule(("Normalization",), _normalization),
     Rule(("Attention",), _attention),
     Rule(("AdditiveAttention",), _additive_attention),
+    Rule(("ReversibleEmbedding",), _reversible_embedding),
+    Rule(("STFTSpectrogram",), _stft),
+    Rule(("SpectralNormalization",), _spectral_normalization),
 ]

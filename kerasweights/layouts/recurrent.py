@@ -217,4 +217,94 @@ def _rule(class_name: str, groups: tuple[str, ...] = ("", "cell")) -> Rule:
 
 
 RECURRENT_CLASSES = ("SimpleRNN", "GRU", "LSTM", "CuDNNGRU", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
-RULES = [_rule(name) for name in RECURRENT_CLASSES]
+
+# -- generic RNN(cell) ---------------------------------------------------------------------------
+
+CELL_CLASSES = {"SimpleRNNCell": "SimpleRNN", "GRUCell": "GRU", "LSTMCell": "LSTM"}
+"""Keras's built-in cells and the layer each computes as inside ``RNN`` (same variables, same
+equations: keras/src/layers/rnn/{simple_rnn,gru,lstm}.py define the layer as ``RNN(cell)``).
+tf.keras 2.x also wrote ``GRUCellV2``/``LSTMCellV2`` (tf.keras 1.x: ``...V1``); same layouts."""
+STACKED_CELLS = "StackedRNNCells"
+_CELL_MODULES = ("keras", "tf_keras", "tensorflow")
+
+
+def cell_entry(config: Config) -> tuple[str, Config] | None:
+    """``(class_name, config)`` of an ``RNN`` config's ``cell`` (``V1``/``V2`` suffix removed)."""
+    cell = config.get("cell")
+    if not isinstance(cell, dict) or not isinstance(cell.get("class_name"), str):
+        return None
+    inner = cell.get("config")
+    name = str(cell["class_name"])
+    if name[-2:] in ("V1", "V2") and name[:-2] in CELL_CLASSES:
+        name = name[:-2]
+    module = cell.get("module")
+    if isinstance(module, str) and module and module.split(".")[0] not in _CELL_MODULES:
+        name = f"{module}.{name}"  # a user's class that happens to share a Keras name
+    return name, inner if isinstance(inner, dict) else {}
+
+
+def runs_as(class_name: str, config: Config) -> tuple[str, Config] | None:
+    """The recurrent class and config Keras computes a layer as, or ``None`` if not recurrent.
+
+    ``RNN(LSTMCell(...))`` runs as ``LSTM`` with the cell's config (units, activations, use_bias)
+    and the RNN's own (return_sequences, go_backwards...); a cell of ``StackedRNNCells`` (shown
+    as a layer of its own) runs as its layer class. Other recurrent classes are themselves.
+    """
+    if class_name in RECURRENT_CLASSES:
+        return class_name, config
+    if class_name in CELL_CLASSES:
+        return CELL_CLASSES[class_name], config
+    if class_name == "RNN":
+        entry = cell_entry(config)
+        if entry is not None and entry[0] in CELL_CLASSES:
+            own = {k: v for k, v in config.items() if k != "cell"}
+            return CELL_CLASSES[entry[0]], {**entry[1], **own}
+    return None
+
+
+def stacked_cells(config: Config) -> list[tuple[str, Config]] | None:
+    """The cells of an ``RNN(StackedRNNCells([...]))`` config, in order, or ``None``."""
+    entry = cell_entry(config)
+    if entry is None or entry[0] != STACKED_CELLS:
+        return None
+    out = []
+    for cell in entry[1].get("cells", []):
+        one = cell_entry({"cell": cell})
+        if one is not None:
+            out.append(one)
+    return out
+
+
+def custom_cell(config: Config) -> str | None:
+    """The class of an ``RNN`` config's cell when Keras does not ship it (its weights stay unsplit)."""
+    entry = cell_entry(config)
+    if entry is None or entry[0] in CELL_CLASSES or entry[0] == STACKED_CELLS:
+        return None
+    return entry[0]
+
+
+def _rnn_rule() -> Rule:
+    """``RNN`` with a built-in cell: the rule of the layer class the cell computes as."""
+    rules = {cls: _rule(cls) for cls in GATES}
+
+    def view(config: Config) -> tuple[Rule | None, Config]:
+        found = runs_as("RNN", config)
+        return (rules[found[0]], found[1]) if found else (None, config)
+
+    def variables(config: Config, context: Context) -> list[Var]:
+        rule, cell_config = view(config)
+        return [] if rule is None else rule.variables(cell_config, context)  # stacked: the cells own them
+
+    def parts(config: Config, shapes: dict[str, Shape], context: Context) -> list[Part]:
+        rule, cell_config = view(config)
+        return [] if rule is None else rule.split(cell_config, shapes, context)
+
+    return Rule(("RNN",), variables, parts, v3_groups=("", "cell"), description="RNN with a built-in cell")
+
+
+def _cell_rule(cell_class: str) -> Rule:
+    base = _rule(CELL_CLASSES[cell_class], groups=("",))
+    return Rule((cell_class,), base.variables, base.parts, base.v3_groups, description=f"{cell_class} in RNN")
+
+
+RULES = [_rule(name) for name in RECURRENT_CLASSES] + [_rnn_rule()] + [_cell_rule(c) for c in CELL_CLASSES]

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from ..errors import TraceInputError
 from ..layouts.recurrent import STATES
-from .recurrence import MERGE_MODES, OUTPUTS, RECURRENT, conv, gate_ranges, merge, state_names, trace
+from .recurrence import (
+    MERGE_MODES,
+    OUTPUTS,
+    RECURRENT,
+    conv,
+    gate_ranges,
+    is_traceable,
+    merge,
+    returns_sequences,
+    state_names,
+    trace,
+)
 
 __all__ = [
     "MERGE_MODES",
@@ -19,7 +30,9 @@ __all__ = [
     "TraceInputError",
     "conv",
     "gate_ranges",
+    "is_traceable",
     "merge",
+    "returns_sequences",
     "state_names",
     "trace",
 ]

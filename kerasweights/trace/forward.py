@@ -19,7 +19,7 @@ from ..errors import ConfigError, KerasWeightsError, TraceInputError, Unsupporte
 from ..layouts.keras import IDENTITY_AT_INFERENCE
 from ..model import Layer, Model
 from . import activations
-from .recurrence import RECURRENT, merge, trace
+from .recurrence import is_traceable, returns_sequences, trace
 
 Array = np.ndarray
 Flow = tuple[Array, "Array | None"]  # a tensor and its Keras mask (bool (batch, time)) or None
@@ -221,7 +221,7 @@ def run_layer(layer: Layer, flow: Flow, target: Layer) -> Flow:
                 layer, target, f"TimeDistributed({inner.class_name if inner else '?'}) cannot run in numpy here"
             )
         return run_layer(inner, (x, None), target)[0], mask
-    if name in RECURRENT or name == "Bidirectional":
+    if is_traceable(layer):
         return _recurrent(layer, x, mask, target)
     raise _unsupported(layer, target)
 
@@ -247,21 +247,11 @@ def _embedding(layer: Layer, x: Array, target: Layer) -> Flow:
 
 
 def _recurrent(layer: Layer, x: Array, mask: Array | None, target: Layer) -> Flow:
-    if layer.class_name == "Bidirectional":
-        arrays = trace(layer, x, mask=mask)
-        sequences = bool(layer.children[0].config.get("return_sequences", False))
-        if sequences:
-            if "h" not in arrays:
-                raise _unsupported(layer, target, "merge_mode=None returns two tensors")
-            return arrays["h"].astype(np.float64), mask
-        last = merge(layer, arrays["forward/h"][:, -1], arrays["backward/h"][:, -1])
-        if last is None:
-            raise _unsupported(layer, target, "merge_mode=None returns two tensors")
-        return last.astype(np.float64), None
-    h = trace(layer, x, mask=mask)["h"].astype(np.float64)
-    if layer.config.get("return_sequences", False):
-        return h, mask  # Keras passes the mask on unchanged (also for go_backwards)
-    return h[:, -1], None
+    if layer.class_name == "Bidirectional" and layer.config.get("merge_mode", "concat") is None:
+        raise _unsupported(layer, target, "merge_mode=None returns two tensors")
+    output = trace(layer, x, mask=mask)["output"].astype(np.float64)
+    # Keras passes the mask on unchanged with sequences (also for go_backwards), else drops it.
+    return output, mask if returns_sequences(layer) else None
 
 
 def _chain_to_output(model_layer: Layer, target: Layer) -> list[Layer]:

@@ -15,13 +15,14 @@ them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import KerasWeightsError, TraceInputError, UnsupportedLayerError
-from ..layouts import GATES, RECURRENT_CLASSES, family
+from ..layouts import GATES, RECURRENT_CLASSES, family, runs_as
 from ..layouts.keras import default_recurrent_activation
 from ..layouts.recurrent import STATES
 from ..model import Layer
@@ -61,23 +62,68 @@ class _Cell:
     channels_first: bool = False
 
 
+def is_traceable(layer: Layer) -> bool:
+    """True for the layers :func:`trace` runs: recurrent layers, ``RNN`` with built-in (or stacked
+    built-in) cells, and Bidirectional wrappers of them."""
+    if layer.class_name == "Bidirectional":
+        return len(layer.children) == 2 and all(is_traceable(c) for c in layer.children)
+    if _stacked(layer):
+        return True
+    return runs_as(layer.class_name, layer.config) is not None
+
+
+def _stacked(layer: Layer) -> bool:
+    """``RNN(StackedRNNCells([...]))`` of built-in cells: the cells are the layer's children."""
+    return (
+        layer.class_name == "RNN"
+        and bool(layer.children)
+        and all(runs_as(c.class_name, c.config) is not None for c in layer.children)
+    )
+
+
+def _view(layer: Layer) -> tuple[str, dict[str, Any]]:
+    """The class and config Keras computes ``layer`` as (``RNN(LSTMCell)`` -> ``LSTM``)."""
+    found = runs_as(layer.class_name, layer.config)
+    if found is None:
+        raise UnsupportedLayerError(
+            f"layer {layer.path!r} ({layer.class_name}) is not a recurrent layer; trace runs "
+            "SimpleRNN, GRU, LSTM, ConvLSTM1D/2D/3D, CuDNNGRU, CuDNNLSTM, RNN with Keras's cells "
+            "(also stacked) and Bidirectional"
+        )
+    return found
+
+
+def returns_sequences(layer: Layer) -> bool:
+    """``return_sequences`` as Keras reads it (a Bidirectional: its forward layer's)."""
+    if layer.class_name == "Bidirectional":
+        return returns_sequences(_halves(layer)[0])
+    return bool(layer.config.get("return_sequences", False))
+
+
 def state_names(layer: Layer) -> list[str]:
     """Names of the initial states :func:`trace` accepts, in Keras's order (``h``, ``c``...)."""
     if layer.class_name == "Bidirectional":
         return [
             f"{half}/{s}" for half, child in zip(("forward", "backward"), _halves(layer)) for s in state_names(child)
         ]
-    _check_recurrent(layer)
-    return list(STATES[family(layer.class_name)])
+    if _stacked(layer):
+        return [f"{child.name}/{s}" for child in layer.children for s in state_names(child)]
+    return list(STATES[family(_view(layer)[0])])
 
 
 def gate_ranges(layer: Layer) -> dict[str, tuple[float, float]]:
     """The closed range each traced array lies in, from the layer's activations."""
+    out = _ranges(layer)
+    out["output"] = out.get("h", out.get("forward/h", (-np.inf, np.inf)))
+    return out
+
+
+def _ranges(layer: Layer) -> dict[str, tuple[float, float]]:
     if layer.class_name == "Bidirectional":
         out = {
             f"{half}/{k}": v
             for half, child in zip(("forward", "backward"), _halves(layer))
-            for k, v in gate_ranges(child).items()
+            for k, v in _ranges(child).items()
         }
         (f_lo, f_hi), (b_lo, b_hi) = out["forward/h"], out["backward/h"]
         mode = layer.config.get("merge_mode", "concat")
@@ -89,6 +135,10 @@ def gate_ranges(layer: Layer) -> dict[str, tuple[float, float]]:
             finite = all(np.isfinite(v) for v in (f_lo, f_hi, b_lo, b_hi))
             corners = [f_lo * b_lo, f_lo * b_hi, f_hi * b_lo, f_hi * b_hi] if finite else [-np.inf, np.inf]
             out["h"] = (min(corners), max(corners))
+        return out
+    if _stacked(layer):
+        out = {f"{child.name}/{k}": v for child in layer.children for k, v in _ranges(child).items()}
+        out["h"] = out[f"{layer.children[-1].name}/h"]
         return out
     cell = _cell(layer)
     gate = (cell.rec_act.low, cell.rec_act.high)
@@ -122,35 +172,41 @@ def trace(
     each (batch, units) or (units,) for all samples. ``mask`` is bool (batch, time).
 
     SimpleRNN gives ``h``; GRU ``z``, ``r``, ``candidate``, ``h``; LSTM and ConvLSTM ``i``,
-    ``f``, ``o``, ``candidate``, ``c``, ``h``. A Bidirectional gives each half's arrays under
+    ``f``, ``o``, ``candidate``, ``c``, ``h``; ``RNN`` with a built-in cell the same as the layer
+    its cell computes as. ``RNN(StackedRNNCells)`` gives each cell's arrays under its name
+    (``cell_a/h``) and ``h``, the last cell's. A Bidirectional gives each half's arrays under
     ``forward/`` and ``backward/`` (each in its own processing order) plus ``h``, the merged
     output sequence in input order, as Keras returns it (not for ``merge_mode=None``).
     ``progress`` is called with 1 after each time step (twice as many for a Bidirectional).
+
+    Every layer also gives ``output``: exactly what Keras returns as the layer's (first)
+    output, for its ``return_sequences``, ``go_backwards`` and ``merge_mode`` (for
+    ``merge_mode=None``, the forward layer's output; with ``return_state``, the output
+    without the states).
     """
     try:
         if layer.class_name == "Bidirectional":
             return _trace_bidirectional(layer, x, initial_state, mask, progress)
-        return _run(_cell(layer), x, initial_state, mask, progress)
+        if _stacked(layer):
+            out = _trace_stacked(layer, x, initial_state, mask, progress=progress)
+        else:
+            out = _run(_cell(layer), x, initial_state, mask, progress)
     except KerasWeightsError as exc:  # (layout errors of the layer's weights name the file)
         raise exc.with_path(layer.file) if layer.file is not None else exc from None
+    out["output"] = out["h"] if returns_sequences(layer) else out["h"][:, -1]
+    return out
 
 
 def steps_of(layer: Layer, x: Any) -> int:
     """How many time steps :func:`trace` computes for ``x`` (for a progress bar)."""
     shape = np.shape(x)
     steps = shape[1] if len(shape) >= 3 else shape[0] if shape else 0
-    return int(steps) * (2 if layer.class_name == "Bidirectional" else 1)
+    if layer.class_name == "Bidirectional":
+        return sum(steps_of(child, x) for child in layer.children)
+    return int(steps) * (len(layer.children) if _stacked(layer) else 1)
 
 
 # -- building a cell from a layer ---------------------------------------------------------------
-
-
-def _check_recurrent(layer: Layer) -> None:
-    if layer.class_name not in RECURRENT:
-        raise UnsupportedLayerError(
-            f"layer {layer.path!r} ({layer.class_name}) is not a recurrent layer; trace runs "
-            "SimpleRNN, GRU, LSTM, ConvLSTM1D/2D/3D, CuDNNGRU, CuDNNLSTM and Bidirectional"
-        )
 
 
 def _halves(layer: Layer) -> list[Layer]:
@@ -160,13 +216,12 @@ def _halves(layer: Layer) -> list[Layer]:
 
 
 def _cell(layer: Layer) -> _Cell:
-    _check_recurrent(layer)
-    config = layer.config
-    fam = family(layer.class_name)
+    class_name, config = _view(layer)
+    fam = family(class_name)
     major = layer.context.keras_major
     if config.get("time_major"):
         raise UnsupportedLayerError(f"layer {layer.path!r}: time_major=True is not supported by trace")
-    if layer.class_name.startswith("CuDNN"):  # fixed activations, reset_after GRU
+    if class_name.startswith("CuDNN"):  # fixed activations, reset_after GRU
         act, rec_act = activations.get("tanh", 3), activations.get("sigmoid", 3)
     else:
         act = activations.get(config.get("activation", "tanh"), major, layer.path)
@@ -195,7 +250,7 @@ def _cell(layer: Layer) -> _Cell:
         if recurrent_bias is not None:
             rb = pick("recurrent_bias", gate)
             recurrent_bias[gate] = rb if rb is not None else np.zeros(units)
-    reset_after = fam == "GRU" and (layer.class_name == "CuDNNGRU" or bool(config.get("reset_after", False)))
+    reset_after = fam == "GRU" and (class_name == "CuDNNGRU" or bool(config.get("reset_after", False)))
     zero_output = bool(config.get("zero_output_for_mask", False))
     common: dict[str, Any] = {
         "path": layer.path,
@@ -211,7 +266,7 @@ def _cell(layer: Layer) -> _Cell:
         "go_backwards": bool(config.get("go_backwards", False)),
         "zero_output_for_mask": zero_output,
     }
-    if layer.class_name.startswith("ConvLSTM"):
+    if class_name.startswith("ConvLSTM"):
         return _conv_cell(layer, common)
     return _Cell(**common, project=_dot, recur=_dot, in_rank=1)
 
@@ -439,13 +494,57 @@ def _trace_bidirectional(
     for half, child, s in (("forward", forward, s_f), ("backward", backward, s_b)):
         cell = _cell(child)
         # Keras's Bidirectional forces zero_output_for_mask = return_sequences on both halves.
-        cell.zero_output_for_mask = bool(child.config.get("return_sequences", False))
+        cell.zero_output_for_mask = returns_sequences(child)
         arrays = _run(cell, x, s, mask, progress)
         halves.append(arrays["h"])
         out.update({f"{half}/{k}": v for k, v in arrays.items()})
     merged = merge(layer, halves[0], halves[1][:, ::-1])
     if merged is not None:
         out["h"] = merged
+    if returns_sequences(layer):  # Keras reverses the backward sequence back into input order
+        first = merged if merged is not None else halves[0]
+    else:  # each half's last output: the backward one has seen the input from its end
+        last = merge(layer, halves[0][:, -1], halves[1][:, -1])
+        first = last if last is not None else halves[0][:, -1]
+    out["output"] = first
+    return out
+
+
+# -- RNN(StackedRNNCells) -----------------------------------------------------------------------
+
+
+def _trace_stacked(
+    layer: Layer, x: Any, initial_state: Any, mask: Any, progress: Progress | None = None
+) -> dict[str, Array]:
+    """Keras steps every cell at each time step, cell k feeding cell k+1; cells see no future
+    steps, so running each cell over the whole sequence in turn computes the same values."""
+    cells = layer.children
+    counts = [len(state_names(c)) for c in cells]
+    if initial_state is None:
+        per_cell: list[Any] = [None] * len(cells)
+    else:
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        if len(states) != sum(counts):
+            raise TraceInputError(
+                f"layer {layer.path!r}: expected {sum(counts)} initial states ({', '.join(state_names(layer))}), got {len(states)}"
+            )
+        bounds = np.cumsum([0, *counts])
+        per_cell = [states[a:b] for a, b in pairwise(bounds)]
+    flow = np.asarray(x)
+    m = None if mask is None else np.asarray(mask)
+    if layer.config.get("go_backwards", False):  # the RNN reverses its input once, for all cells
+        flow = flow[:, ::-1] if flow.ndim >= 3 else flow[::-1]
+        m = None if m is None else (m[:, ::-1] if m.ndim == 2 else m[::-1])
+    zero_output = bool(layer.config.get("zero_output_for_mask", False))
+    out: dict[str, Array] = {}
+    for k, (child, states) in enumerate(zip(cells, per_cell)):
+        cell = _cell(child)
+        cell.go_backwards = False
+        cell.zero_output_for_mask = zero_output and k == len(cells) - 1
+        arrays = _run(cell, flow, states, m, progress)
+        out.update({f"{child.name}/{n}": v for n, v in arrays.items()})
+        flow = arrays["h"]
+    out["h"] = flow
     return out
 
 
