@@ -268,3 +268,16 @@ def test_custom_cell_stays_unsplit_with_the_reason(tmp_path):
         ) in kw.notes
         with pytest.raises(UnsupportedLayerError, match="is not a recurrent layer"):
             trace(layer, arrays("cells")["rnn_lstm/input"])
+
+
+def test_audit_gate_checks_see_generic_rnn_gates(tmp_path):
+    path = tmp_path / "saturated.h5"
+    path.write_bytes((LAYERS / "cells.h5").read_bytes())
+    with h5py.File(path, "r+") as f:
+        bias = f["model_weights/rnn_lstm/rnn_lstm/lstm_cell/bias:0"]
+        values = bias[()]
+        values[3:6] = 20.0  # the forget gate (Keras's second block) stuck open
+        bias[...] = values
+    report = audit_file(path)
+    found = [(f.code, f.layer) for f in report.findings if f.code == "saturating-gate-bias"]
+    assert found == [("saturating-gate-bias", "rnn_lstm")]

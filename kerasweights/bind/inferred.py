@@ -98,7 +98,8 @@ def _make_inferred(
 ) -> Layer:
     """A layer whose class and config are guessed from its stored arrays (and storage name)."""
     guessed, config = _infer_leaf(arrays, short_names(arrays), recurrent, major) if arrays else ("Unknown", {})
-    if class_name is None or (class_name in layouts.RECURRENT_CLASSES and guessed in layouts.RECURRENT_CLASSES):
+    recurrent_names = (*layouts.RECURRENT_CLASSES, "RNN")  # a generic RNN's cell is told by its shapes
+    if class_name is None or (class_name in recurrent_names and guessed in layouts.RECURRENT_CLASSES):
         class_name = guessed  # shapes give units and reset_after, and tell GRU from CuDNNGRU
     elif guessed != class_name:
         config = {}  # the class named by storage wins; the guess's config is not for it
