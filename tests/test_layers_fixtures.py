@@ -281,3 +281,25 @@ def test_audit_gate_checks_see_generic_rnn_gates(tmp_path):
     report = audit_file(path)
     found = [(f.code, f.layer) for f in report.findings if f.code == "saturating-gate-bias"]
     assert found == [("saturating-gate-bias", "rnn_lstm")]
+
+
+def _fixture_entries():
+    from conftest import all_model_files
+
+    out = []
+    for param in all_model_files():
+        path, config, model, runtime = param.values
+        for entry in truth(model, runtime)["recurrent"]:
+            if "/" not in entry["path"]:  # halves are traced as part of their wrapper
+                out.append(pytest.param(path, config, model, runtime, entry, id=f"{param.id}:{entry['path']}"))
+    return out
+
+
+@pytest.mark.parametrize(("path", "config", "model", "runtime", "entry"), _fixture_entries())
+def test_traced_output_of_every_fixture_layer(path, config, model, runtime, entry):
+    values = truth_arrays(model, runtime)
+    mask = values[entry["mask"]] if entry["mask"] else None
+    with kerasweights.open(path, config=config) as kw:
+        got = trace(kw.layer(entry["path"]), values[entry["input"]], mask=mask)
+    atol = 2e-3 if model == "float16" else 1e-5
+    np.testing.assert_allclose(got["output"], values[entry["output"]].astype(np.float32), atol=atol, rtol=0)
