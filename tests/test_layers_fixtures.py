@@ -135,12 +135,12 @@ def _entries(model):
 
 
 def _traced(file, entry, config=None):
-    x = arrays(Path_model(file))[entry["input"]]
+    x = arrays(_model_of(file))[entry["input"]]
     with kerasweights.open(file, config=config) as kw:
         return trace(kw.layer(entry["path"]), x)
 
 
-def Path_model(file) -> str:
+def _model_of(file) -> str:
     return "all" if file.name.startswith("all") else "cells"
 
 
@@ -160,7 +160,7 @@ RECURRENT_ENTRIES = [
 
 @pytest.mark.parametrize(("file", "config", "entry"), RECURRENT_ENTRIES)
 def test_traced_output_is_keras_output(file, config, entry):
-    values = arrays(Path_model(file))
+    values = arrays(_model_of(file))
     got = _traced(file, entry, config)
     np.testing.assert_allclose(got["output"], values[entry["output"]], atol=1e-5, rtol=0)
     if entry["class_name"] != "Bidirectional":  # the final h Keras returns as a state
