@@ -19,6 +19,8 @@ from ..errors import (
     TraceInputError,
     UnsafeContentError,
 )
+from ..layouts import runs_as
+from ..layouts.recurrent import cell_entry
 from ..model import Layer
 from ._common import add_input, open_model
 from ._output import WIDTH, error, warn
@@ -278,10 +280,13 @@ def _describe(layer: Layer) -> str:
         return (
             f"Bidirectional {inner.class_name if inner else '?'}, merge_mode={layer.config.get('merge_mode', 'concat')}"
         )
-    c = layer.config
+    found = runs_as(layer.class_name, layer.config)  # RNN(LSTMCell): the cell's units
+    name, c = (layer.class_name, layer.config) if found is None else found
+    entry = cell_entry(layer.config) if layer.class_name == "RNN" else None
     units = c.get("units", c.get("filters"))
-    bits = [layer.class_name, f"{units} {'filters' if 'filters' in c else 'units'}" if units is not None else ""]
-    if c.get("reset_after") is not None and "GRU" in layer.class_name:
+    what = f"RNN({entry[0]})" if entry else layer.class_name
+    bits = [what, f"{units} {'filters' if 'filters' in c else 'units'}" if units is not None else ""]
+    if c.get("reset_after") is not None and "GRU" in name:
         bits.append(f"reset_after={bool(c['reset_after'])}")
     if c.get("go_backwards"):
         bits.append("go_backwards")
