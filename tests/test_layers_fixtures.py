@@ -303,3 +303,16 @@ def test_traced_output_of_every_fixture_layer(path, config, model, runtime, entr
         got = trace(kw.layer(entry["path"]), values[entry["input"]], mask=mask)
     atol = 2e-3 if model == "float16" else 1e-5
     np.testing.assert_allclose(got["output"], values[entry["output"]].astype(np.float32), atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("model", ["all", "cells"])
+def test_stacked_cells_port_to_one_torch_module_per_cell(model):
+    values = arrays(model)
+    with kerasweights.open(LAYERS / f"{model}.h5") as kw:
+        cells = [layer.path for layer in kw.layer("rnn_stacked").children]
+        modules = [m for path in cells for m in to_torch(kw, layer=path)]
+    assert [m.warnings for m in modules] == [[], []]
+    x = values["rnn_stacked/input"]
+    for module in modules:  # cell k feeds cell k + 1
+        x, _, _ = torch_reference.run(module.module, module.kwargs, module.state_dict(), x)
+    np.testing.assert_allclose(x, values["rnn_stacked/output"], atol=1e-5, rtol=0)
