@@ -183,8 +183,10 @@ def test_bidirectional_gives_both_halves_and_the_merged_output():
     with kerasweights.open(model_files("functional")[0][0]) as model:
         out = trace(model.layer("bi_g"), arrays["bi_g/input"])
     assert list(out) == [f"{half}/{k}" for half in ("forward", "backward") for k in ("z", "r", "candidate", "h")] + [
-        "h"
+        "h",
+        "output",
     ]
+    np.testing.assert_allclose(out["output"], arrays["bi_g/output"], atol=1e-5)
     np.testing.assert_allclose(out["forward/h"], arrays["bi_g/forward_g/sequences"], atol=1e-5)
     np.testing.assert_allclose(out["backward/h"], arrays["bi_g/backward_g/sequences"], atol=1e-5)
     np.testing.assert_allclose(out["h"], arrays["bi_g/sequences"], atol=1e-5)
@@ -268,4 +270,6 @@ def test_real_files_trace_every_recurrent_layer(path):
             channels_first = cell.config.get("data_format") == "channels_first"
             shape = (2, 3, features, *spatial) if channels_first else (2, 3, *spatial, features)
             out = trace(layer, rng.normal(size=shape))
+            output = out.pop("output")  # the layer's output: (2, 3, ...) or its last step (2, ...)
             assert all(np.isfinite(a).all() and a.shape[:2] == (2, 3) for a in out.values()), layer.path
+            assert np.isfinite(output).all() and output.shape[0] == 2, layer.path
