@@ -45,9 +45,10 @@ def test_trace_writes_keras_sequences(capsys, tmp_path, path, config, runtime, l
     assert code == 0, err
     with np.load(tmp_path / "t.npz") as traced:
         np.testing.assert_allclose(traced["h"], arrays[f"{layer}/sequences"], atol=1e-5)
-        expected = {"my_rnn": ["h"], "lstm_last": ["i", "f", "o", "candidate", "c", "h"]}.get(
+        gates = {"my_rnn": ["h"], "lstm_last": ["i", "f", "o", "candidate", "c", "h"]}.get(
             layer, ["z", "r", "candidate", "h"]
-        ) + ["output"]
+        )
+        expected = [*gates, "output"]
         assert traced.files == expected
         np.testing.assert_allclose(traced["output"], arrays[f"{layer}/output"], atol=1e-5)
     assert out.startswith(f"{layer} (") and f"Wrote {tmp_path / 't.npz'}" in out

@@ -215,7 +215,7 @@ def test_exported_matrices_reproduce_keras_output(tmp_path, capsys, file, config
             if sequences
             else MERGE[cfg.get("merge_mode")](f[:, -1], b[:, -1])
         )
-    elif cell is None and entry["class_name"] == "RNN" or entry["class_name"].startswith("ConvLSTM"):
+    elif (cell is None and entry["class_name"] == "RNN") or entry["class_name"].startswith("ConvLSTM"):
         pytest.skip("stacked cells and ConvLSTM: covered by trace")
     else:
         layer = _Exported(tensors, entry["path"], cell or entry["class_name"], cfg)

@@ -40,7 +40,7 @@ def from_spec(spec: LayerSpec, path: str, major: int) -> Layer:
 def _rule(spec: LayerSpec) -> layouts.Rule | None:
     """The layout rule of a layer, or of a wrapper that owns variables (SpectralNormalization's
     ``vector_u``); an ``RNN`` whose cell Keras does not ship has none (its weights stay unsplit)."""
-    if spec.kind == "model" or layouts.custom_cell(spec.config) and spec.class_name == "RNN":
+    if spec.kind == "model" or (spec.class_name == "RNN" and layouts.custom_cell(spec.config)):
         return None
     return layouts.rule_for(spec.class_name)
 
