@@ -492,10 +492,13 @@ def _trace_bidirectional(
     out: dict[str, Array] = {}
     halves = []
     for half, child, s in (("forward", forward, s_f), ("backward", backward, s_b)):
-        cell = _cell(child)
         # Keras's Bidirectional forces zero_output_for_mask = return_sequences on both halves.
-        cell.zero_output_for_mask = returns_sequences(child)
-        arrays = _run(cell, x, s, mask, progress)
+        if _stacked(child):
+            arrays = _trace_stacked(child, x, s, mask, progress, zero_output=returns_sequences(child))
+        else:
+            cell = _cell(child)
+            cell.zero_output_for_mask = returns_sequences(child)
+            arrays = _run(cell, x, s, mask, progress)
         halves.append(arrays["h"])
         out.update({f"{half}/{k}": v for k, v in arrays.items()})
     merged = merge(layer, halves[0], halves[1][:, ::-1])
@@ -514,7 +517,12 @@ def _trace_bidirectional(
 
 
 def _trace_stacked(
-    layer: Layer, x: Any, initial_state: Any, mask: Any, progress: Progress | None = None
+    layer: Layer,
+    x: Any,
+    initial_state: Any,
+    mask: Any,
+    progress: Progress | None = None,
+    zero_output: bool | None = None,
 ) -> dict[str, Array]:
     """Keras steps every cell at each time step, cell k feeding cell k+1; cells see no future
     steps, so running each cell over the whole sequence in turn computes the same values."""
@@ -535,7 +543,8 @@ def _trace_stacked(
     if layer.config.get("go_backwards", False):  # the RNN reverses its input once, for all cells
         flow = flow[:, ::-1] if flow.ndim >= 3 else flow[::-1]
         m = None if m is None else (m[:, ::-1] if m.ndim == 2 else m[::-1])
-    zero_output = bool(layer.config.get("zero_output_for_mask", False))
+    if zero_output is None:
+        zero_output = bool(layer.config.get("zero_output_for_mask", False))
     out: dict[str, Array] = {}
     for k, (child, states) in enumerate(zip(cells, per_cell)):
         cell = _cell(child)
