@@ -189,13 +189,23 @@ class _Exported:
         return type("M", (), {"read": lambda self: value, "shape": value.shape})()
 
 
+_EXPORTED: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _exported(file: str, tmp_path) -> dict[str, np.ndarray]:
+    """``kerasweights export FILE -o m.npz``, once per file."""
+    if file not in _EXPORTED:
+        out = tmp_path / "m.npz"
+        assert main(["export", file, "-o", str(out)]) == 0
+        with np.load(out) as data:
+            _EXPORTED[file] = {k: data[k] for k in data.files}
+    return _EXPORTED[file]
+
+
 @pytest.mark.parametrize(("file", "config", "entry"), [p for p in RECURRENT_ENTRIES if p.values[0].name == "all.h5"])
 def test_exported_matrices_reproduce_keras_output(tmp_path, capsys, file, config, entry):
     """Keras's equations (tests/test_layouts_recurrent.py) fed only with the exported .npz."""
-    out = tmp_path / "m.npz"
-    assert main(["export", str(file), "-o", str(out)]) == 0
-    with np.load(out) as data:
-        tensors = {k: data[k] for k in data.files}
+    tensors = _exported(str(file), tmp_path)
     values = arrays("all")
     x = values[entry["input"]]
     cfg, cell = _effective(entry["config"])
