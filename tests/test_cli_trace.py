@@ -303,7 +303,7 @@ def test_step_table_fits_the_width_and_marks_masked_steps():
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--print", "z,q"], "--print: no array 'q'; this layer traces: z, r, candidate, h"),
+        (["--print", "z,q"], "--print: no array 'q'; this layer traces: z, r, candidate, h, output"),
         (["--print", "h", "--sample", "2"], "--sample 2 is out of range: the input has 2 sample(s), 0 to 1"),
     ],
     ids=["unknown-array", "sample-out-of-range"],
