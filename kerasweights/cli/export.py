@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .._optional import require
 from ..errors import KerasWeightsError, OutputError
 from ..export import arrays as exporting
 from ..model import Model
@@ -55,8 +54,6 @@ def run(args: argparse.Namespace) -> int:
     for flag, given in (("--force", args.force), ("--skip-inexact", args.skip_inexact)):
         if given and args.to != "pytorch":
             return error(f"{flag} only applies to --to pytorch (Keras exports write every layer)", 2)
-    if fmt == "safetensors":  # before reading or printing anything
-        require("safetensors.numpy", "safetensors")
     report: list[str] = []  # printed once the file is written: a failed export announces nothing
     with open_model(args.file, args.config) as model:
         if args.to == "pytorch":
