@@ -341,7 +341,7 @@ class Model:
 
     @property
     def external_links(self) -> list[str]:
-        return list(self._raw.external_links)
+        return list(self._raw.links())
 
     @property
     def has_config(self) -> bool:

@@ -280,7 +280,7 @@ def _read_tf_file(file: IO[bytes], path: Path | None, size: int, raw: RawModel, 
 def _read_hdf5(h5: h5py.File, raw: RawModel, limits: Limits) -> None:
     if legacy_h5.is_legacy(h5):
         legacy_h5.read_legacy(h5, raw, limits)
-        raw.external_links = _hdf5.links_outside(h5)
+        raw.link_finders.append(lambda: _hdf5.links_outside(h5))
     elif keras_v3.is_vars_tree(h5):
         keras_v3.read_weights_file(h5, raw, limits)
     else:

@@ -223,42 +223,64 @@ def children(group: h5py.Group) -> Iterator[tuple[str, h5py.Group | h5py.Dataset
             yield name, h5py.Dataset(oid)
 
 
+def objects(root: h5py.Group) -> list[tuple[str, int]]:
+    """Every object below ``root`` reachable by hard links, each once (libhdf5's visit keeps
+    track of what it has seen: a group inside itself, or 2**40 paths, cost one visit each):
+    ``(path relative to root, h5py.h5o.TYPE_...)`` in depth-first name order."""
+    found: list[tuple[str, int]] = []
+
+    def visit(name: bytes, info: Any) -> None:
+        if name != b".":
+            found.append((name.decode("utf-8", "surrogateescape"), info.type))
+
+    try:
+        h5py.h5o.visit(root.id, visit, info=True)
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise CorruptFileError(f"cannot walk {root.name} ({_reason(exc)})") from None
+    return found
+
+
+def group_paths(root: h5py.Group) -> list[str]:
+    return [path for path, kind in objects(root) if kind == h5py.h5o.TYPE_GROUP]
+
+
 def links_outside(root: h5py.Group) -> list[str]:
     """Describe every soft/external link, external-storage or virtual dataset under ``root``."""
     found: list[str] = []
-    seen: set[object] = set()  # hard links can make a group appear twice, or inside itself
+    odd: list[bytes] = []
 
-    def walk(group: h5py.Group) -> None:
-        if group.id in seen:
-            return
-        seen.add(group.id)
+    def visit(name: bytes, info: Any) -> None:
+        if info.type != h5py.h5l.TYPE_HARD:
+            odd.append(name)
+
+    if not root.id.valid:
+        raise KerasWeightsError("the model is closed; ask for its external links before closing it")
+    base = root.name.rstrip("/")
+    try:
+        root.id.links.visit(visit, info=True)
+        datasets = [path for path, kind in objects(root) if kind == h5py.h5o.TYPE_DATASET]
+    except (OSError, ValueError, TypeError, RuntimeError, KerasWeightsError):
+        return found
+    for raw in odd:
+        name = raw.decode("utf-8", "surrogateescape")
         try:
-            names = list(group.keys())
-        except (OSError, ValueError, TypeError):
-            return
-        for name in names:
-            try:
-                link = group.get(name, getlink=True)
-            except (OSError, KeyError, ValueError, TypeError):
-                continue
-            full = f"{group.name.rstrip('/')}/{name}"
-            if isinstance(link, h5py.ExternalLink):
-                found.append(f"{full} is an external link to {link.filename}:{link.path}")
-            elif isinstance(link, h5py.SoftLink):
-                found.append(f"{full} is a soft link to {link.path}")
-            else:
-                try:
-                    node = group[name]
-                except (OSError, KeyError, ValueError, TypeError):
-                    continue
-                if isinstance(node, h5py.Group):
-                    walk(node)
-                elif isinstance(node, h5py.Dataset):
-                    problem = dataset_problem(node)
-                    if problem and "filter" not in problem:
-                        found.append(f"{full} {problem}")
-
-    walk(root)
+            link = root.get(name, getlink=True)
+        except (OSError, KeyError, ValueError, TypeError):
+            continue
+        if isinstance(link, h5py.ExternalLink):
+            found.append(f"{base}/{name} is an external link to {link.filename}:{link.path}")
+        elif isinstance(link, h5py.SoftLink):
+            found.append(f"{base}/{name} is a soft link to {link.path}")
+    for path in datasets:
+        try:
+            plist = h5py.h5d.open(root.id, path.encode("utf-8", "surrogateescape")).get_create_plist()
+            if plist.get_external_count():
+                node = root[path]
+                found.append(f"{base}/{path} {dataset_problem(node)}")
+            elif plist.get_layout() == h5py.h5d.VIRTUAL:
+                found.append(f"{base}/{path} is a virtual dataset mapping other files")
+        except (OSError, KeyError, ValueError, TypeError):
+            continue
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +73,15 @@ class RawModel:
     members: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     external_links: list[str] = field(default_factory=list)
+    link_finders: list[Callable[[], list[str]]] = field(default_factory=list, repr=False)
+    """Walks that add to :attr:`external_links` when it is first asked for (``summary`` never asks)."""
     resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    def links(self) -> list[str]:
+        """:attr:`external_links`, after running (once) the walks that find them."""
+        while self.link_finders:
+            self.external_links += self.link_finders.pop(0)()
+        return self.external_links
 
     def close(self) -> None:
         self.resources.close()

@@ -31,37 +31,34 @@ def _order(name: str) -> tuple[int, int, str]:
 def read_vars_tree(root: h5py.Group, limits: Limits, into: VarsStorage | None = None) -> tuple[VarsStorage, int]:
     """Collect every ``vars`` group below ``root`` (hard links only).
 
-    Returns the storage and the number of bytes of optimizer state.
+    One libhdf5 visit of every object (each once, whatever hard links make of the graph)
+    finds the ``vars`` groups; only those are opened. Returns the storage and the number of
+    bytes of optimizer state.
     """
     storage = into or VarsStorage(groups={})
     optimizer_bytes = 0
-    seen: set[object] = set()  # hard links can make a group appear twice, or inside itself
-
-    def walk(group: h5py.Group, path: str) -> None:
-        nonlocal optimizer_bytes
-        if group.id in seen:
-            return
-        seen.add(group.id)
-        for name, node in _hdf5.children(group):
-            if not isinstance(node, h5py.Group):
-                continue
-            child_path = f"{path}/{name}" if path else name
-            if name == "vars":
-                arrays = storage.groups.setdefault(path, [])
-                have = {a.stored_name for a in arrays}
-                datasets = [(k, v) for k, v in _hdf5.children(node) if isinstance(v, h5py.Dataset) and k not in have]
-                new = [stored_array(ds, k, limits) for k, ds in datasets]
-                arrays.extend(new)
-                arrays.sort(key=lambda a: _order(a.stored_name))
-                label = _hdf5.attr_str(node, "name")
-                if label is not None:
-                    storage.names[path] = label
-                if path.split("/")[0] == "optimizer":
-                    optimizer_bytes += sum(a.nbytes for a in new)
-            else:
-                walk(node, child_path)
-
-    walk(root, "")
+    for path in _hdf5.group_paths(root):
+        parts = path.split("/")
+        if parts[-1] != "vars" or "vars" in parts[:-1]:  # (what is inside a vars group is not a layer)
+            continue
+        layer = "/".join(parts[:-1])
+        node = _hdf5.get(root, path)
+        if not isinstance(node, h5py.Group):
+            continue
+        arrays = storage.groups.setdefault(layer, [])
+        have = {a.stored_name for a in arrays}
+        new = [
+            stored_array(ds, k, limits)
+            for k, ds in _hdf5.children(node)
+            if isinstance(ds, h5py.Dataset) and k not in have
+        ]
+        arrays.extend(new)
+        arrays.sort(key=lambda a: _order(a.stored_name))
+        label = _hdf5.attr_str(node, "name")
+        if label is not None:
+            storage.names[layer] = label
+        if parts[0] == "optimizer":
+            optimizer_bytes += sum(a.nbytes for a in new)
     if "_layer_checkpoint_dependencies" in root and "layers" not in root:
         storage.layers_key = "_layer_checkpoint_dependencies"
     return storage, optimizer_bytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -116,7 +117,7 @@ def read_sharded(index_path: Path, index: dict[str, Any], raw: RawModel, limits:
         raw.resources.callback(h5.close)
         _, optimizer = read_vars_tree(h5, limits, into=storage)
         raw.optimizer_bytes += optimizer
-        raw.external_links += _hdf5.links_outside(h5)
+        raw.link_finders.append(functools.partial(_hdf5.links_outside, h5))
         raw.members.append(name)
     raw.storage = storage
 
@@ -125,7 +126,7 @@ def _read_weights(h5: h5py.File, raw: RawModel, limits: Limits) -> None:
     storage, optimizer = read_vars_tree(h5, limits)
     raw.storage = storage
     raw.optimizer_bytes = optimizer
-    raw.external_links = _hdf5.links_outside(h5)
+    raw.link_finders.append(lambda: _hdf5.links_outside(h5))
 
 
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
