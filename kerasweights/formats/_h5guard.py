@@ -44,6 +44,7 @@ class HeapGuard(io.RawIOBase):
         self._end = file.seek(0, io.SEEK_END)
         self._base, self._addr_size, self._length_size = _superblock(file, self._end)
         self._attributes: dict[int, dict[bytes, AttributeFacts]] = {}  # by object header address
+        self._collections: dict[int, dict[int, tuple[int, int]]] = {}  # global heaps: index -> (where, size)
 
     def readable(self) -> bool:
         return True
@@ -102,6 +103,43 @@ class HeapGuard(io.RawIOBase):
                     found[name] = facts
             cached = self._attributes[header_address] = found
         return cached
+
+    def vlen_string(self, ref: tuple[int, int, int]) -> bytes | None:
+        """The bytes of a variable-length string in a global heap collection (III.E), read here
+        instead of by libhdf5 (which opens the attribute and allocates per string): ``None``
+        when the collection does not hold it as declared, and libhdf5 decides."""
+        length, address, index = ref
+        objects = self._collections.get(address)
+        if objects is None:
+            objects = self._collections[address] = self._collection(address)
+        found = objects.get(index)
+        if found is None or found[1] < length:
+            return None
+        start = found[0]
+        data = self._read_at(start, length)
+        return None if data is None else bytes(data)
+
+    def _collection(self, address: int) -> dict[int, tuple[int, int]]:
+        n = self._length_size
+        pos = self._base + address
+        head = self._read_at(pos, 8 + n)
+        if head is None or bytes(head[:4]) != _GCOL or head[4] != 1:
+            return {}
+        size = _u(head, 8, n)
+        heap = self._read_at(pos, size) if size <= _MAX_COLLECTION else None
+        if heap is None:
+            return {}
+        _walk_global_heap(heap, address, n)  # refuses a collection libhdf5 would loop on
+        out: dict[int, tuple[int, int]] = {}
+        header = 8 + n
+        p = header
+        while p + header <= size:
+            index, obj_size = _u(heap, p, 2), _u(heap, p + 8, n)
+            if index == 0:
+                break  # free space: the rest of the collection
+            out.setdefault(index, (pos + p + header, obj_size))
+            p += header + (obj_size + 7) // 8 * 8
+        return out
 
     def _attribute_messages(self, header_address: int, where: str) -> Iterator[memoryview]:
         pos = self._base + header_address
@@ -245,6 +283,7 @@ _CONTINUATION_MESSAGE = 0x0010
 _ATTRIBUTE_INFO_MESSAGE = 0x0015
 _VLEN_CLASS = 9
 _MAX_HEADER_CHUNKS = 100_000
+_MAX_COLLECTION = 64 * 1024 * 1024  # (libhdf5 writes 4 KiB collections, bigger only for one big object)
 _MAX_HEADER_CHUNK = 4 * 1024 * 1024  # (header chunks hold a few KiB; past this, libhdf5 decides)
 
 
@@ -291,6 +330,8 @@ class AttributeFacts:
     """The values of a fixed-length string attribute (Keras's ``layer_names``, ``weight_names``)."""
     empty_numbers: bool = False
     """A numeric attribute with no elements (how Keras stores an empty list)."""
+    vlen_ref: tuple[int, int, int] | None = None
+    """A scalar variable-length string: its (length, global heap collection address, object index)."""
 
 
 _STRING_CLASS, _FIXED_POINT, _FLOATING_POINT = 3, 0, 1
@@ -321,7 +362,11 @@ def _decode_attribute(message: memoryview, addr_size: int, length_size: int) -> 
     if kind == _VLEN_CLASS:
         element = 4 + addr_size + 4  # length, heap collection address, object index
         count = min(count, len(data) // element)
-        return AttributeFacts(longest=max((_u(data, i * element, 4) for i in range(count)), default=0))
+        longest = max((_u(data, i * element, 4) for i in range(count)), default=0)
+        ref = None
+        if count == 1 and rank == 0 and datatype[1] & 0x0F == 1:  # a scalar variable-length *string*
+            ref = (_u(data, 0, 4), _u(data, 4, addr_size), _u(data, 4 + addr_size, 4))
+        return AttributeFacts(longest=longest, vlen_ref=ref)
     if kind == _STRING_CLASS and size and count * size <= min(len(data), _MAX_DECODED):
         return AttributeFacts(strings=tuple(bytes(data[i * size : (i + 1) * size]).rstrip(b"\0") for i in range(count)))
     if kind in (_FIXED_POINT, _FLOATING_POINT) and count == 0:

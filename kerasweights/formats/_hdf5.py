@@ -53,7 +53,27 @@ def open_h5(source: str | os.PathLike[str] | IO[bytes], owned: bool = False) -> 
         raise CorruptFileError(f"cannot open as HDF5 ({_reason(exc)})") from None
     h5.guard = guard
     _GUARDS[h5.id.fileno] = guard
+    _roomy_metadata_cache(h5)
     return h5
+
+
+_MDC_BYTES = 32 * 1024 * 1024
+
+
+def _roomy_metadata_cache(h5: h5py.File) -> None:
+    """Start libhdf5's metadata cache at 32 MiB (default 2 MiB, grown only as misses mount up):
+    the groups and headers of a 4,000-layer model then stay cached, and every read that misses
+    costs a call into Python (the file-object driver). Read 118,000 times for 4,000 layers
+    before, 70,000 after."""
+    try:
+        config = h5.id.get_mdc_config()
+        config.set_initial_size = True
+        config.initial_size = _MDC_BYTES
+        config.min_size = min(config.min_size, _MDC_BYTES)
+        config.max_size = max(config.max_size, 2 * _MDC_BYTES)
+        h5.id.set_mdc_config(config)
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass  # an older libhdf5 or h5py: the default cache works, only slower
 
 
 class _GuardedH5File(h5py.File):  # type: ignore[misc]  # h5py ships no type stubs
@@ -156,12 +176,29 @@ def _attr(node: h5py.Group | h5py.File, name: str) -> Any:
 
 def attr_str(node: h5py.Group | h5py.File, name: str) -> str | None:
     """A scalar string attribute, or ``None`` when absent."""
+    guard = _GUARDS.get(node.id.fileno)
+    if guard is not None:
+        value = header_str(guard, h5py.h5o.get_info(node.id).addr, name, node.name)
+        if value is not None:
+            return value
     try:
         if name not in node.attrs:
             return None
         return decode(_attr(node, name))
     except (OSError, KeyError, TypeError) as exc:
         raise CorruptFileError(f"cannot read attribute {name!r} ({_reason(exc)})") from None
+
+
+def header_str(guard: HeapGuard, address: int, name: str, where: str) -> str | None:
+    """A scalar variable-length string attribute read from the object header and global heap
+    by :class:`HeapGuard` (its declared length checked first), or ``None`` when it is not one
+    (absent, another type, or stored otherwise: libhdf5 reads those)."""
+    facts = guard.attributes(address, where).get(name.encode())
+    if facts is None or facts.vlen_ref is None:
+        return None
+    check_string_lengths(guard, address, name, where, _MAX_ATTRIBUTE_STRING)
+    data = guard.vlen_string(facts.vlen_ref)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 def get(group: h5py.Group, path: str) -> h5py.Group | h5py.Dataset | None:
@@ -242,6 +279,61 @@ def objects(root: h5py.Group) -> list[tuple[str, int]]:
 
 def group_paths(root: h5py.Group) -> list[str]:
     return [path for path, kind in objects(root) if kind == h5py.h5o.TYPE_GROUP]
+
+
+class Tree:
+    """What :func:`objects` found below ``root``, to open by path without re-checking each link:
+    a path it found was reached through hard links only. Other paths go through :func:`get`,
+    which refuses soft and external links with their own error."""
+
+    def __init__(self, root: h5py.Group) -> None:
+        self.root = root
+        self.kinds: dict[str, int] = {}
+        self.headers: dict[str, tuple[int, int]] = {}  # path -> (object header address, attribute count)
+
+        def visit(name: bytes, info: Any) -> None:
+            if name != b".":
+                path = name.decode("utf-8", "surrogateescape")
+                self.kinds[path] = info.type
+                self.headers[path] = (info.addr, info.num_attrs)
+
+        try:
+            h5py.h5o.visit(root.id, visit, info=True)
+        except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+            raise CorruptFileError(f"cannot walk {root.name} ({_reason(exc)})") from None
+
+    def attr_str(self, path: str, name: str) -> str | None:
+        """A string attribute of the object at ``path``, from its header when it can be
+        (no object opened), else through libhdf5."""
+        address, count = self.headers[path]
+        if count == 0:
+            return None
+        guard = _GUARDS.get(self.root.id.fileno)
+        where = f"{self.root.name.rstrip('/')}/{path}"
+        value = header_str(guard, address, name, where) if guard is not None else None
+        if value is not None:
+            return value
+        node = self.get(path)
+        return attr_str(node, name) if node is not None else None
+
+    def dataset(self, path: str) -> h5py.h5d.DatasetID:
+        try:
+            return h5py.h5d.open(self.root.id, path.encode("utf-8", "surrogateescape"))
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise CorruptFileError(f"cannot read {self.root.name.rstrip('/')}/{path} ({_reason(exc)})") from None
+
+    def get(self, path: str) -> h5py.Group | h5py.Dataset | None:
+        if path not in self.kinds:
+            return get(self.root, path)
+        try:
+            oid = h5py.h5o.open(self.root.id, path.encode("utf-8", "surrogateescape"))
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise CorruptFileError(f"cannot read {self.root.name.rstrip('/')}/{path} ({_reason(exc)})") from None
+        if isinstance(oid, h5py.h5g.GroupID):
+            return h5py.Group(oid)
+        if isinstance(oid, h5py.h5d.DatasetID):
+            return h5py.Dataset(oid)
+        return None
 
 
 def links_outside(root: h5py.Group) -> list[str]:

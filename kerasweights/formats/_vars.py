@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import h5py
+import numpy as np
 
 from ..errors import CorruptFileError
 from ..limits import Limits
@@ -12,14 +13,29 @@ from ._raw import VarsStorage
 
 
 def stored_array(ds: h5py.Dataset, stored_name: str, limits: Limits) -> StoredArray:
-    if ds.shape is None:  # a null dataspace: no shape and no values (h5py gives shape None)
-        raise CorruptFileError(f"dataset {ds.name} has a null dataspace (no shape, no values) where a weight belongs")
+    return lean_array(ds.id, ds.name.lstrip("/"), stored_name, limits)
+
+
+def lean_array(dsid: h5py.h5d.DatasetID, key: str, stored_name: str, limits: Limits) -> StoredArray:
+    """A stored array from a dataset's low-level id: shape and dtype now, the h5py object only
+    when it is read (a 4,000-layer model holds 8,000 of these)."""
+    shape = dsid.shape
+    if shape is None:  # a null dataspace: no shape and no values (h5py gives shape None)
+        raise CorruptFileError(f"dataset /{key} has a null dataspace (no shape, no values) where a weight belongs")
+    dtype = dsid.dtype
+    dataset: list[h5py.Dataset] = []
+
+    def read(index: tuple[int | slice, ...]) -> np.ndarray:
+        if not dataset:
+            dataset.append(h5py.Dataset(dsid))
+        return _hdf5.read_dataset(dataset[0], limits, index)
+
     return StoredArray(
-        key=ds.name.lstrip("/"),
+        key=key,
         stored_name=stored_name,
-        shape=tuple(int(n) for n in ds.shape),
-        dtype=_hdf5.dtype_name(ds),
-        _reader=lambda index: _hdf5.read_dataset(ds, limits, index),
+        shape=tuple(int(n) for n in shape),
+        dtype="bfloat16" if dtype.kind == "V" and dtype.itemsize == 2 else str(dtype),
+        _reader=read,
     )
 
 
@@ -32,32 +48,36 @@ def read_vars_tree(root: h5py.Group, limits: Limits, into: VarsStorage | None = 
     """Collect every ``vars`` group below ``root`` (hard links only).
 
     One libhdf5 visit of every object (each once, whatever hard links make of the graph)
-    finds the ``vars`` groups; only those are opened. Returns the storage and the number of
-    bytes of optimizer state.
+    finds the ``vars`` groups and their datasets; datasets are opened by path, ``vars`` groups
+    not at all (their ``name`` comes from their header). Returns the storage and the number
+    of bytes of optimizer state.
     """
     storage = into or VarsStorage(groups={})
     optimizer_bytes = 0
-    for path in _hdf5.group_paths(root):
-        parts = path.split("/")
-        if parts[-1] != "vars" or "vars" in parts[:-1]:  # (what is inside a vars group is not a layer)
-            continue
-        layer = "/".join(parts[:-1])
-        node = _hdf5.get(root, path)
-        if not isinstance(node, h5py.Group):
-            continue
+    tree = _hdf5.Tree(root)
+    base = root.name.strip("/")
+    members: dict[str, list[str]] = {}
+    for path, kind in tree.kinds.items():
+        parent, _, name = path.rpartition("/")
+        if kind == h5py.h5o.TYPE_GROUP and name == "vars" and "vars" not in parent.split("/"):
+            members[path] = []  # (what is inside a vars group is not a layer)
+        elif kind == h5py.h5o.TYPE_DATASET and parent in members:
+            members[parent].append(name)
+    for path, names in members.items():
+        layer = path.rpartition("/")[0]
         arrays = storage.groups.setdefault(layer, [])
         have = {a.stored_name for a in arrays}
         new = [
-            stored_array(ds, k, limits)
-            for k, ds in _hdf5.children(node)
-            if isinstance(ds, h5py.Dataset) and k not in have
+            lean_array(tree.dataset(f"{path}/{k}"), f"{base}/{path}/{k}".lstrip("/"), k, limits)
+            for k in names
+            if k not in have
         ]
         arrays.extend(new)
         arrays.sort(key=lambda a: _order(a.stored_name))
-        label = _hdf5.attr_str(node, "name")
+        label = tree.attr_str(path, "name")
         if label is not None:
             storage.names[layer] = label
-        if parts[0] == "optimizer":
+        if path.split("/")[0] == "optimizer":
             optimizer_bytes += sum(a.nbytes for a in new)
     if "_layer_checkpoint_dependencies" in root and "layers" not in root:
         storage.layers_key = "_layer_checkpoint_dependencies"

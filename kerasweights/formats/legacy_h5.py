@@ -12,7 +12,7 @@ from ..store import StoredArray
 from . import _hdf5
 from ._json import load_json
 from ._raw import LegacyStorage, RawModel
-from ._vars import stored_array
+from ._vars import lean_array, stored_array
 
 
 def is_legacy(f: h5py.File) -> bool:
@@ -55,12 +55,18 @@ def _read_layers(weights: h5py.Group, limits: Limits) -> LegacyStorage:
             raise CorruptFileError("model_weights has no layer_names attribute")
         raise UnsupportedFormatError("HDF5 file without Keras model_config or layer_names")
     layers: dict[str, list[StoredArray]] = {}
+    tree = _hdf5.Tree(weights)  # one visit of every object: each lookup below is then one open
+    base = weights.name.strip("/")
     for name in layer_names:
-        group = _hdf5.get(weights, name)
+        group = tree.get(name)
         if not isinstance(group, h5py.Group):
             raise CorruptFileError(f"layer {name!r} is listed in layer_names but has no group")
         arrays = []
         for weight_name in _hdf5.read_str_list(group, "weight_names") or []:
+            path = f"{name}/{weight_name}"
+            if "/" not in name and tree.kinds.get(path) == h5py.h5o.TYPE_DATASET:  # reached by hard links
+                arrays.append(lean_array(tree.dataset(path), f"{base}/{path}".lstrip("/"), weight_name, limits))
+                continue
             ds = _hdf5.get(group, weight_name)
             if not isinstance(ds, h5py.Dataset):
                 raise CorruptFileError(f"weight {weight_name!r} of layer {name!r} is missing")
