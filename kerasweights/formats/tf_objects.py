@@ -76,7 +76,8 @@ def read_objects(bundle: TensorBundle, limits: Limits) -> tuple[ObjectStorage, i
         [n for n in (nodes[0].child("optimizer"),) if n is not None] + [nodes[s] for s in slots]
     )
     model_nodes = _reachable([nodes[0]], skip=NOT_LAYER_STATE)
-    arrays = [n.array for n in model_nodes if n.array is not None and id(n) not in {id(o) for o in optimizer_nodes}]
+    in_optimizer = {id(n) for n in optimizer_nodes}
+    arrays = [n.array for n in model_nodes if n.array is not None and id(n) not in in_optimizer]
     optimizer_bytes = sum(n.array.nbytes for n in optimizer_nodes if n.array is not None)
     return ObjectStorage(root=nodes[0], arrays=arrays), optimizer_bytes
 
