@@ -295,3 +295,25 @@ def test_legacy_optimizer_slots_are_optimizer_state_not_weights():
         np.testing.assert_array_equal(m.layer("lstm_last").weight("bias").read(), arrays["_weights/lstm_last/2"])
         state = sum(int(np.prod(v["shape"])) * np.dtype(v["dtype"]).itemsize for v in expected["optimizer_variables"])
         assert m.optimizer_bytes == state + 16  # + beta_1, beta_2, decay, learning_rate (float32 hyperparameters)
+
+
+@pytest.mark.parametrize("form", ["savedmodel", "ckpt"])
+def test_subclassed_model_layers_are_inferred_from_attribute_names(form):
+    """A subclassed model tracks its layers as attributes (self.rnn), not layer-<i>; its SavedModel
+    config lists no layers. keras_metadata.pb still names them (bi), a checkpoint does not (rnn)."""
+    expected = truth("subclassed", "tf")
+    arrays = truth_arrays("subclassed", "tf")
+    names = {
+        "savedmodel": ["embed", "bi", "bi/forward_g", "bi/backward_g", "head"],
+        "ckpt": ["embed", "rnn", "rnn/forward_layer", "rnn/backward_layer", "head"],
+    }[form]
+    with kerasweights.open(TF / f"subclassed_{form}") as m:
+        assert m.total_params == expected["count_params"]
+        assert [layer.path for layer in m.walk()] == names
+        assert [layer.class_name for layer in m.walk()] == [e["class_name"] for e in expected["layers"]]
+        assert not any("not matched" in note for note in m.notes)
+        for layer, entry in zip(m.walk(), expected["layers"]):
+            assert layer.params == entry["count_params"]
+            for i, weight in enumerate(layer.weights):
+                np.testing.assert_array_equal(weight.read(), arrays[f"_weights/{entry['path']}/{i}"])
+        assert m.layer(names[2]).matrix("kernel_z").shape == (4, 3)

@@ -46,7 +46,7 @@ def build_model(raw: RawModel) -> Model:
         if isinstance(raw.storage, LegacyStorage):
             infer_legacy(root, raw.storage, major)
         elif isinstance(raw.storage, ObjectStorage):
-            infer_objects(root, raw.storage, major)
+            infer_objects(root, raw.storage, major, notes)
         else:
             infer_vars(root, raw.storage, major)
         notes.append(

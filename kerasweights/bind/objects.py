@@ -14,7 +14,7 @@ import re
 
 from .. import layouts
 from ..formats import ObjectStorage, TrackedObject
-from ..formats.tf_objects import variables_below
+from ..formats.tf_objects import NOT_LAYER_STATE, variables_below
 from ..model import Layer
 from ..store import StoredArray
 from .inferred import _make_inferred as make_inferred  # one inference for every storage
@@ -77,8 +77,13 @@ def _rule_order(layer: Layer, arrays: list[StoredArray]) -> list[StoredArray]:
 # -- no config: infer from the object graph -----------------------------------------------------------
 
 
-def infer_objects(root: Layer, storage: ObjectStorage, major: int) -> None:
-    """Layers from the object graph alone (no config): classes guessed from variable names and shapes."""
+def infer_objects(root: Layer, storage: ObjectStorage, major: int, notes: list[str] | None = None) -> None:
+    """Layers from the object graph alone (no config): classes guessed from variable names and shapes.
+
+    Sequential and Functional models track their layers as ``layer-<i>``; a subclassed model
+    tracks them by attribute name (``self.rnn``), so there any child holding variables below
+    it (and not itself a variable) is taken as a layer.
+    """
 
     def layer_children(node: TrackedObject) -> list[tuple[str, TrackedObject]]:
         seen: set[int] = set()
@@ -94,25 +99,39 @@ def infer_objects(root: Layer, storage: ObjectStorage, major: int) -> None:
             out = [(local, c) for local, c in node.children if _WITH_WEIGHTS.match(local)]
         return out
 
+    def attribute_layers(node: TrackedObject) -> list[tuple[str, TrackedObject]]:
+        seen: set[int] = set()
+        out = []
+        for local, child in node.children:
+            if local in NOT_LAYER_STATE or local.startswith("__") or child.array is not None or id(child) in seen:
+                continue
+            seen.add(id(child))
+            if variables_below(child):
+                out.append((local, child))
+        return out
+
+    def sublayers(node: TrackedObject) -> list[tuple[str, TrackedObject]]:
+        return layer_children(node) or attribute_layers(node)
+
+    claimed: set[int] = set()
+
+    def add(container: Layer, layer: Layer) -> None:
+        claimed.update(id(w.array) for w in layer.all_weights())
+        container.children.append(layer)
+
+    visited: set[int] = {id(storage.root)}  # object graphs can hold cycles and shared objects
+
     def build(container: Layer, node: TrackedObject) -> None:
-        for alias, child in layer_children(node):
+        for alias, child in sublayers(node):
+            if id(child) in visited:
+                continue
+            visited.add(id(child))
             arrays = variables_below(child)
             name = child.name or alias
             path = f"{container.path}/{name}" if container.path else name
             if not arrays:
                 continue
-            if layer_children(child):
-                sub = Layer(
-                    path=path,
-                    name=name,
-                    class_name=child.class_name or "Model",
-                    config={"name": name},
-                    kind="model",
-                    inferred=True,
-                )
-                build(sub, child)
-                container.children.append(sub)
-            elif child.child("forward_layer") is not None and child.child("backward_layer") is not None:
+            if child.child("forward_layer") is not None and child.child("backward_layer") is not None:
                 sub = Layer(
                     path=path,
                     name=name,
@@ -130,8 +149,8 @@ def infer_objects(root: Layer, storage: ObjectStorage, major: int) -> None:
                             f"{path}/{half_name}", half_name, variables_below(half_node), major, recurrent=True
                         )
                     )
-                container.children.append(sub)
-            elif child.child("layer") is not None and child.child("cell") is None:
+                add(container, sub)
+            elif child.child("layer") is not None and child.child("cell") is None and not layer_children(child):
                 inner = child.child("layer")
                 assert inner is not None
                 sub = Layer(
@@ -146,6 +165,18 @@ def infer_objects(root: Layer, storage: ObjectStorage, major: int) -> None:
                 sub.children.append(
                     make_inferred(f"{path}/{inner_name}", inner_name, variables_below(inner), major, inner.class_name)
                 )
+                add(container, sub)
+            elif child.child("cell") is None and child.child("_query_dense") is None and sublayers(child):
+                sub = Layer(
+                    path=path,
+                    name=name,
+                    class_name=child.class_name or "Model",
+                    config={"name": name},
+                    kind="model",
+                    inferred=True,
+                )
+                build(sub, child)
+                claimed.update(id(w.array) for w in sub.all_weights())
                 container.children.append(sub)
             else:
                 class_name = child.class_name
@@ -158,6 +189,9 @@ def infer_objects(root: Layer, storage: ObjectStorage, major: int) -> None:
                     and class_name not in layouts.RECURRENT_CLASSES
                 ):
                     class_name = None if not child.name else class_name
-                container.children.append(make_inferred(path, name, arrays, major, class_name, recurrent=recurrent))
+                add(container, make_inferred(path, name, arrays, major, class_name, recurrent=recurrent))
 
     build(root, storage.root)
+    leftovers = [a.stored_name for a in storage.arrays if id(a) not in claimed]
+    if leftovers and notes is not None:
+        notes.append(f"stored variables not matched to any layer: {', '.join(sorted(leftovers))}")
