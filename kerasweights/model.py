@@ -12,6 +12,7 @@ import numpy as np
 from .errors import LayoutError, NotFoundError, printable
 from .formats import RawModel
 from .layouts import CONVERSIONS, Context, Index, Part, Rule
+from .layouts.shapes import check as check_shapes
 from .store import StoredArray
 
 
@@ -271,6 +272,7 @@ class Layer:
         shapes = {w.name: w.shape for w in self.weights}
         config = {**self.config, "name": self.path}
         try:
+            check_shapes(self.class_name, self.path, self.config, shapes, self.context)
             parts: list[Part] = self.rule.split(config, shapes, self.context)
             var_meanings = {v.name: v.meaning for v in self.rule.variables(self.config, self.context)}
             return {

@@ -196,6 +196,48 @@ def test_truncated_file_is_unreadable(tmp_path: Path, source: str) -> None:
     report = audit_file(path)
     assert [f.code for f in report.findings] == ["unreadable"]
     assert "\n" not in report.findings[0].message and report.findings[0].message
+    assert "truncated" in report.findings[0].message
+
+
+@pytest.mark.parametrize("keep", [0.01, 0.5, 0.99], ids=["1%", "50%", "99%"])
+def test_truncated_keras_archive_says_so(tmp_path: Path, keep: float) -> None:
+    data = (FIXTURES / "k3" / "rnn_seq.keras").read_bytes()
+    path = tmp_path / "cut.keras"
+    path.write_bytes(data[: int(len(data) * keep)])
+    assert found(audit_file(path)) == [
+        (
+            "unreadable",
+            "error",
+            None,
+            (
+                "truncated or corrupt zip archive: it starts like one (a .keras file?) but its member directory "
+                "at the end cannot be read"
+            ),
+        )
+    ]
+
+
+def test_unnamed_variables_of_custom_layers_are_described(tmp_path: Path) -> None:
+    def custom_head(config: dict[str, Any]) -> None:  # Keras 3 then stores head's variables as vars/0, vars/1
+        head = next(l for l in config["config"]["layers"] if l["config"]["name"] == "lstm_last")
+        head.update(module="mypkg.layers", class_name="MyLSTM", registered_name="mypkg>MyLSTM")
+
+    path = rezipped(tmp_path, custom_head)
+    with zipfile.ZipFile(path) as z:
+        weights = z.read("model.weights.h5")
+    target = tmp_path / "zeroed.keras"
+    scratch = tmp_path / "w.h5"
+    scratch.write_bytes(weights)
+    with kerasweights.open(path) as model:
+        key = model.layer("lstm_last").weights[2].array.key
+        assert model.layer("lstm_last").weights[2].name == "2"
+    with h5py.File(scratch, "r+") as f:
+        f[key][...] = 0
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            new.writestr(info, scratch.read_bytes() if info.filename == "model.weights.h5" else old.read(info))
+    [message] = [f.message for f in audit_file(target).findings if f.code == "all-zero"]
+    assert message.startswith(f"unnamed variable 2 (stored at {key}, shape (12,)) is all zeros (12 values)")
 
 
 # -- numbers ---------------------------------------------------------------------------------------
@@ -969,3 +1011,38 @@ def test_a_model_behind_a_4096_byte_user_block_is_found_in_a_folder_walk(tmp_pat
         assert f.read(8) != b"\x89HDF\r\n\x1a\n"  # the signature is at 4096, not at 0
     assert iter_model_files([tmp_path]) == [str(path)]
     assert [f.code for f in audit_paths([tmp_path])[0].findings] == []
+
+
+# Files written by Keras that truly hold a risk, and the error codes they must get; every
+# other fixture and corpus file must get no error-level finding at all.
+RISKY_FIXTURES = {
+    "k3/functional.h5": {"lambda-layer"},
+    "k3/functional.keras": {"lambda-layer"},
+    "k3/functional.weights.h5": {"lambda-layer"},  # audited with k3/functional.json beside it
+    "tfk/functional.h5": {"lambda-layer"},
+    "tfk/functional.keras": {"lambda-layer"},
+    "tfk/functional_weights.h5": {"lambda-layer"},
+    "variants/rnn_seq.npz.keras": {"pickled-weights"},
+}
+RISKY_CORPUS: dict[str, set[str]] = {}
+
+
+def _errors(root: Path) -> dict[str, set[str]]:
+    reports = audit_paths([root], jobs=2)
+    assert reports
+    return {
+        Path(r.path).relative_to(root).as_posix(): {f.code for f in r.findings if f.severity == "error"}
+        for r in reports
+        if r.worst == "error"
+    }
+
+
+def test_no_error_on_any_fixture_keras_wrote_except_true_risks() -> None:
+    assert _errors(FIXTURES) == RISKY_FIXTURES
+
+
+@pytest.mark.corpus
+def test_no_error_on_any_corpus_file_except_true_risks() -> None:
+    if not (CORPUS / "MANIFEST.tsv").exists():
+        pytest.skip("../shared/corpus is absent")
+    assert _errors(CORPUS) == RISKY_CORPUS

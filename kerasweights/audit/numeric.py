@@ -132,6 +132,9 @@ def _layer(layer: Layer, codes: Collection[str], skip_keys: Collection[str]) -> 
 
 
 def _label(matrix: Matrix) -> str:
+    if matrix.name.isdigit():
+        # Keras 3 stores a custom layer's variables by position only (vars/0, vars/1): say where it is
+        return f"unnamed variable {matrix.name} (stored at {matrix.weight.array.key}, shape {matrix.shape})"
     return matrix.name if matrix.source == matrix.name else f"{matrix.name} ({matrix.source})"
 
 

@@ -231,6 +231,12 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         size = file.seek(0, io.SEEK_END)
         if size == 0:
             raise UnsupportedFormatError("file is empty")
+        file.seek(0)
+        if file.read(4) in _zip.ZIP_STARTS:  # a zip whose directory did not read: damaged, not foreign
+            raise CorruptFileError(
+                "truncated or corrupt zip archive: it starts like one (a .keras file?) but its member "
+                "directory at the end cannot be read"
+            )
         _read_tf_file(file, path, size, raw, limits)
 
 

@@ -23,6 +23,7 @@ from ..errors import CorruptFileError, KerasWeightsError, LimitExceededError, Un
 from ..limits import Limits, MiB
 
 ZIP_SIGNATURE = b"PK\x03\x04"
+ZIP_STARTS = (ZIP_SIGNATURE, b"PK\x05\x06", b"PK\x07\x08")  # a member, an empty archive, a spanned one
 _DEFLATE64 = 9
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
