@@ -6,6 +6,8 @@ import doctest
 import json
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -1046,3 +1048,39 @@ def test_no_error_on_any_corpus_file_except_true_risks() -> None:
     if not (CORPUS / "MANIFEST.tsv").exists():
         pytest.skip("../shared/corpus is absent")
     assert _errors(CORPUS) == RISKY_CORPUS
+
+
+def test_dask_workers_get_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    shutil.copy(FIXTURES / "k3" / "functional.keras", tmp_path / "f.keras")
+    shutil.copy(FIXTURES / "k3" / "rnn_seq.h5", tmp_path / "r.h5")
+    monkeypatch.chdir(tmp_path)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        client.run(os.chdir, "/")  # the worker runs elsewhere: relative paths would name other files
+        reports = audit_paths(["."], scheduler=client)
+    assert [(r.path, [f.code for f in r.findings]) for r in reports] == [
+        (os.path.join(".", "f.keras"), ["lambda-layer"]),
+        (os.path.join(".", "r.h5"), []),
+    ]
+
+
+def test_docs_dask_bag_recipe_runs_as_a_script(tmp_path: Path) -> None:
+    pytest.importorskip("dask.bag")
+    docs = (ROOT / "docs" / "audit.md").read_text()
+    blocks = [part.split("```")[0] for part in docs.split("```python\n")[1:]]
+    [recipe] = [block for block in blocks if "import dask.bag" in block]
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(FIXTURES / "k3" / "functional.keras", models / "f.keras")
+    shutil.copy(FIXTURES / "k3" / "rnn_seq.keras", models / "r.keras")
+    script = tmp_path / "audit_bag.py"
+    script.write_text(recipe.replace('"/shared/models"', repr(str(models))))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"2 files, 1 with errors: [{str(models / 'f.keras')!r}]\n"
