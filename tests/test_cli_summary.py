@@ -53,7 +53,10 @@ def test_text_summary_example(capsys):
         pytest.param(b"", "file is empty", id="empty"),
         pytest.param(b"not a model", "not a Keras model file (neither HDF5, zip archive nor JSON)", id="text"),
         pytest.param(
-            b"PK\x03\x04garbage", "not a Keras model file (neither HDF5, zip archive nor JSON)", id="broken-zip-header"
+            b"PK\x03\x04garbage",
+            "truncated or corrupt zip archive: it starts like one (a .keras file?) but its member directory at the "
+            "end cannot be read",
+            id="broken-zip-header",
         ),
     ],
 )
