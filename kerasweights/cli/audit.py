@@ -114,6 +114,8 @@ def finding_lines(report: FileReport) -> list[str]:
     lines = []
     for f in report.findings:
         where = f" at {f.layer}" if f.layer else ""
+        if f.file:  # read from the config beside the weights file
+            where += f" ({f.file}, line {f.line})"
         text = f"{f.severity} {f.code}{where}: {f.message}"
         lines += textwrap.wrap(text, WIDTH, initial_indent="  ", subsequent_indent="      ")
     return lines
