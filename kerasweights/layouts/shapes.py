@@ -41,7 +41,7 @@ def _rank(class_name: str) -> int:
 
 
 def _keras1(config: Config) -> bool:
-    return "nb_filter" in config or "output_dim" in config and "units" not in config
+    return "nb_filter" in config or ("output_dim" in config and "units" not in config)
 
 
 def _dense(config: Config, context: Context, shapes: dict[str, Shape]) -> tuple[dict[str, Spec], str]:
