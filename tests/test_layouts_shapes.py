@@ -160,3 +160,16 @@ def test_matrices_refuse_a_dense_whose_units_do_not_fit(tmp_path: Path) -> None:
         pytest.raises(LayoutError, match=r"kernel has shape \(3, 2\), expected \(\?, 16\) for units=16"),
     ):
         model.layer("head").matrices()
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"shared_axes": [1]}, "alpha has shape (15, 4), expected (1, ?) for shared_axes=[1]"),
+        ({"shared_axes": [2]}, "alpha has shape (15, 4), expected (?, 1) for shared_axes=[2]"),
+    ],
+    ids=["axis1", "axis2"],
+)
+def test_prelu_shared_axes(tmp_path: Path, changes: dict[str, Any], problem: str) -> None:
+    [finding] = audit_file(edited(tmp_path, "k3/misc.keras", "prelu", changes), select=["shape-mismatch"]).findings
+    assert finding.message == f"layer 'prelu': {problem}"

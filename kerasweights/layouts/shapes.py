@@ -136,6 +136,20 @@ def _multi_head(config: Config, context: Context, shapes: dict[str, Shape]) -> t
     return out, f"num_heads={heads}, key_dim={key_dim}, value_dim={value_dim}"
 
 
+def _attention(config: Config, context: Context, shapes: dict[str, Shape]) -> tuple[dict[str, Spec], str]:
+    return {"scale": (), "concat_score_weight": ()}, "a scalar (Attention's scale and concat_score_weight)"
+
+
+def _prelu(config: Config, context: Context, shapes: dict[str, Shape]) -> tuple[dict[str, Spec], str]:
+    shared = config.get("shared_axes")
+    axes = [shared] if isinstance(shared, int) else shared if isinstance(shared, list) else []
+    alpha = shapes.get("alpha")
+    if alpha is None or not all(isinstance(a, int) and 1 <= a <= len(alpha) for a in axes):
+        return {}, ""
+    spec: Spec = tuple(1 if axis in axes else None for axis in range(1, len(alpha) + 1))
+    return {"alpha": spec}, f"shared_axes={axes}"
+
+
 EXPECTATIONS: dict[str, Expectation] = {
     "Dense": _dense,
     "LocallyConnected1D": _locally_connected,
@@ -155,9 +169,12 @@ EXPECTATIONS: dict[str, Expectation] = {
     "GroupNormalization": _same_as_first("gamma", "beta"),
     "Normalization": _same_as_first("mean", "variance"),
     "MultiHeadAttention": _multi_head,
+    "Attention": _attention,
+    "PReLU": _prelu,
 }
-"""Expected shapes by layer class; classes absent here (EinsumDense, PReLU, Attention...) have
-shapes that depend on the input or an equation the config alone does not settle."""
+"""Expected shapes by layer class; classes absent here (EinsumDense, AdditiveAttention,
+RMSNormalization) have shapes that depend on the input or an equation the config alone does
+not settle."""
 
 
 def fits(actual: Shape, expected: Spec) -> bool:
