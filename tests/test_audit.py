@@ -1025,6 +1025,11 @@ RISKY_FIXTURES = {
     "tfk/functional.keras": {"lambda-layer"},
     "tfk/functional_weights.h5": {"lambda-layer"},
     "variants/rnn_seq.npz.keras": {"pickled-weights"},
+    "tf/functional.h5": {"lambda-layer"},
+    "tf/functional.json": {"lambda-layer"},  # the model config on its own (a full .h5 beside it)
+    "tf/functional_savedmodel": {"lambda-layer"},
+    "tf/functional_tfjs": {"lambda-layer"},
+    "tf/functional_tfjs_uint8": {"lambda-layer"},
 }
 RISKY_CORPUS: dict[str, set[str]] = {}
 

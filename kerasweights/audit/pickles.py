@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import pickletools
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -65,30 +67,32 @@ def scan(data: bytes | IO[bytes]) -> PickleScan | None:
     count = 0
     stopped = False
     try:
-        for opcode, arg, _ in pickletools.genops(stream):
-            count += 1
-            name = opcode.name
-            if name in _STRINGS:
-                text = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
-                strings.append(text)
-            elif name in _PUTS and strings:
-                memo[arg] = strings[-1]
-            elif name == "MEMOIZE" and strings:
-                memo[len(memo)] = strings[-1]
-            elif name in _GETS and arg in memo:
-                strings.append(memo[arg])
-            if name in ("GLOBAL", "INST") and isinstance(arg, str):
-                result.imports.append(".".join(arg.split(" ", 1)))
-            elif name == "STACK_GLOBAL":
-                module, attr = (strings[-2], strings[-1]) if len(strings) >= 2 else ("?", "?")
-                result.imports.append(f"{module}.{attr}")
-            if name in _CALLS:
-                result.calls = True
-            if name == "PROTO" and isinstance(arg, int):
-                result.protocol = arg
-            if name == "STOP":
-                stopped = True
-                break
+        with warnings.catch_warnings():  # genops decodes protocol 0 strings, warning on odd escapes
+            warnings.simplefilter("ignore")
+            for opcode, arg in _ops(stream):
+                count += 1
+                name = opcode.name
+                if name in _STRINGS:
+                    text = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
+                    strings.append(text)
+                elif name in _PUTS and strings:
+                    memo[arg] = strings[-1]
+                elif name == "MEMOIZE" and strings:
+                    memo[len(memo)] = strings[-1]
+                elif name in _GETS and arg in memo:
+                    strings.append(memo[arg])
+                if name in ("GLOBAL", "INST") and isinstance(arg, str):
+                    result.imports.append(".".join(arg.split(" ", 1)))
+                elif name == "STACK_GLOBAL":
+                    module, attr = (strings[-2], strings[-1]) if len(strings) >= 2 else ("?", "?")
+                    result.imports.append(f"{module}.{attr}")
+                if name in _CALLS:
+                    result.calls = True
+                if name == "PROTO" and isinstance(arg, int):
+                    result.protocol = arg
+                if name == "STOP":
+                    stopped = True
+                    break
     except (ValueError, EOFError, UnicodeDecodeError, OverflowError, MemoryError):
         return None
     if not stopped:
@@ -99,6 +103,13 @@ def scan(data: bytes | IO[bytes]) -> PickleScan | None:
             return None
     result.imports = list(dict.fromkeys(result.imports))
     return result
+
+
+def _ops(stream: IO[bytes]) -> Iterator[tuple[pickletools.OpcodeInfo, object]]:
+    for opcode, arg, _ in pickletools.genops(stream):
+        yield opcode, arg
+        if opcode.name == "STOP":
+            return
 
 
 def npy_pickle_offset(head: bytes) -> int | None:
