@@ -59,17 +59,18 @@ def fixture_models() -> list[Path]:
     return out
 
 
-def populate(target: Path, copies: int) -> None:
+def populate(target: Path, copies: int, limit: int | None = None) -> None:
     for i in range(copies):
         folder = target / f"copy_{i:03}"
         folder.mkdir()
-        for path in fixture_models():
+        for path in fixture_models()[:limit]:
             if path.is_dir():
                 shutil.copytree(path, folder / path.name)
             else:
                 shutil.copy(path, folder / path.name)
-        for shard in (FIXTURES / "variants").glob("rnn_seq_0000*.weights.h5"):  # read through their index
-            shutil.copy(shard, folder / shard.name)
+        if limit is None:
+            for shard in (FIXTURES / "variants").glob("rnn_seq_0000*.weights.h5"):  # read through their index
+                shutil.copy(shard, folder / shard.name)
 
 
 def cpu_seconds() -> float:
@@ -147,10 +148,10 @@ def main() -> int:
     )
     parser.add_argument("--peer-repeat", type=int, default=1, help="runs of each peer (default 1: they are slow)")
     parser.add_argument(
-        "--peer-copies",
+        "--peer-files",
         type=int,
-        default=1,
-        help="copies of the fixture set the peers and kerasweights both scan (default 1: ~70 files)",
+        default=24,
+        help="fixture model files the peers and kerasweights both scan (default 24; modelaudit is slow)",
     )
     parser.add_argument("--no-peers", action="store_true", help="do not run modelscan or modelaudit")
     args = parser.parse_args()
@@ -166,7 +167,7 @@ def main() -> int:
     if peers:
         with tempfile.TemporaryDirectory(prefix="kw-audit-peers-") as tmp:
             small = Path(tmp)
-            populate(small, args.peer_copies)
+            populate(small, 1, limit=args.peer_files)
             peer_files = in_process(small, args.jobs)[2]
             for name, exe in peers.items():
                 peer_runs[name] = [peer_command(name, exe, small) for _ in range(args.peer_repeat)]
