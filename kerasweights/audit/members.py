@@ -117,7 +117,7 @@ def _member_opener(archive: ZipArchive, name: str) -> Callable[[], IO[bytes]]:
 
 
 def _file_opener(path: Path) -> Callable[[], IO[bytes]]:
-    return lambda: open(path, "rb")
+    return lambda: open_regular(path)
 
 
 def _bytes_opener(data: bytes) -> Callable[[], IO[bytes]]:
