@@ -6,6 +6,7 @@ into it. Thresholds are module constants, documented in docs/audit.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from ..layouts import family as layers_family
 from ..layouts.keras import KERAS1_NAME, KERAS1_VARIABLES
 from ..layouts.recurrent import SIGMOID_GATES
 from ..model import Layer, Matrix, Model
+from ..stats import chunks
 from .finding import Finding
 
 EXTREME_MAGNITUDE = 1e3
@@ -91,9 +93,18 @@ class _Summary:
 
     @classmethod
     def of(cls, values: np.ndarray) -> _Summary:
-        peak = float(np.abs(values).max())  # NaN and Inf propagate into the maximum
-        finite = bool(np.isfinite(peak))
-        return cls(finite, peak, finite and bool(np.count_nonzero(values) < values.size))
+        """In blocks (:func:`kerasweights.stats.chunks`): ``np.abs`` of a whole 64 MiB kernel
+        would double what the audit holds."""
+        peak, has_zero = 0.0, False
+        for block in chunks(values):
+            if not block.size:
+                continue
+            top = float(np.abs(block).max())  # NaN and Inf propagate into the maximum
+            if not math.isfinite(top):
+                return cls(False, top, False)
+            peak = max(peak, top)
+            has_zero = has_zero or bool(np.count_nonzero(block) < block.size)
+        return cls(True, peak, has_zero)
 
 
 def _layer(layer: Layer, codes: Collection[str], skip_keys: Collection[str]) -> list[Finding]:
