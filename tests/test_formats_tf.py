@@ -317,3 +317,26 @@ def test_subclassed_model_layers_are_inferred_from_attribute_names(form):
             for i, weight in enumerate(layer.weights):
                 np.testing.assert_array_equal(weight.read(), arrays[f"_weights/{entry['path']}/{i}"])
         assert m.layer(names[2]).matrix("kernel_z").shape == (4, 3)
+
+
+def test_traced_savedmodel_keys_cell_variables_by_the_roots_list():
+    """With traced functions, a SavedModel stores the RNN cell's variables once, as variables/N:
+    they are found through the object graph, not by key."""
+    from kerasweights.formats.tensor_bundle import TensorBundle
+    from kerasweights.limits import Limits
+
+    folder = TF / "traced_rnn_savedmodel"
+    bundle = TensorBundle(folder / "variables" / "variables", folder / "variables", Limits())
+    assert any(key.startswith("variables/") for key in bundle.entries)
+    expected = truth("traced_rnn", "tf")
+    arrays = truth_arrays("traced_rnn", "tf")
+    with kerasweights.open(folder) as m, kerasweights.open(TF / "traced_rnn.h5") as h5:
+        assert m.total_params == expected["count_params"]
+        assert [w.array.key.split("/")[0] for w in m.layer("r").weights] == ["variables"] * 3
+        for i, weight in enumerate(m.layer("r").weights):
+            np.testing.assert_array_equal(weight.read(), arrays[f"_weights/r/{i}"])
+        ours, theirs = m.matrices(), h5.matrices()
+        assert list(ours) == list(theirs)
+        entry = expected["recurrent"][0]
+        out = trace(m.layer("r"), arrays[entry["input"]])
+        np.testing.assert_allclose(out["h"], arrays[entry["sequences"]], rtol=0, atol=1e-5)
