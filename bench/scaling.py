@@ -34,7 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import PY, Case, interleaved, kerasweights_cli  # noqa: E402
+from run import PY, REPO, Case, interleaved  # noqa: E402
 
 JOBS = str(HERE / "jobs.py")
 MiB = 1024**2
@@ -63,7 +63,7 @@ def time_pair(label: str, ours: list[str], floor: list[str], repeat: int, target
 
 
 def peak(argv: list[str]) -> float:
-    done = subprocess.run([PY, JOBS, "peak", *argv], capture_output=True, text=True, check=True)
+    done = subprocess.run([PY, JOBS, "peak", *argv], capture_output=True, text=True, check=True, cwd=REPO)
     result = json.loads(done.stdout)
     if result["exit"] not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} failed: {result['stderr']}")
@@ -77,7 +77,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     work: Path = args.work
-    cli = kerasweights_cli()
+    cli = [PY, "-m", "kerasweights"]  # run from the repository (cwd): this checkout's kerasweights, not an installed one
     floor = [PY, JOBS, "h5py-floor"]
     report: dict[str, object] = {"loadavg_start": os.getloadavg(), "time": [], "memory": []}
     times: list[dict[str, object]] = report["time"]  # type: ignore[assignment]
