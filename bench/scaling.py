@@ -77,7 +77,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     work: Path = args.work
-    cli = [PY, "-m", "kerasweights"]  # run from the repository (cwd): this checkout's kerasweights, not an installed one
+    # run from the repository (cwd): this checkout's kerasweights, not an installed one
+    cli = [PY, "-m", "kerasweights"]
     floor = [PY, JOBS, "h5py-floor"]
     report: dict[str, object] = {"loadavg_start": os.getloadavg(), "time": [], "memory": []}
     times: list[dict[str, object]] = report["time"]  # type: ignore[assignment]
