@@ -202,3 +202,21 @@ def test_every_error_reaching_the_cli_names_a_file(tmp_path, capsys, monkeypatch
     assert main(argv) in (2, 3)
     shown = f"{RNN} vs {RNN}" if command == "diff" else str(RNN)
     assert_one_line_naming(capsys.readouterr().err, shown, "something deep down went wrong")
+
+
+def test_nested_model_whose_config_lists_no_layers_keeps_its_arrays(tmp_path):
+    """Found by the long fuzz run: a nested Sequential whose config lost its layers, over stored
+    weights, made binding index an empty list (an IndexError, not a KerasWeightsError)."""
+    path = tmp_path / "model.h5"
+    shutil.copy(FIXTURES / "k3/functional.h5", path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        layer_named(config, "encoder")["config"] = {}
+        f.attrs["model_config"] = json.dumps(config)
+    with kerasweights.open(path) as model:
+        encoder = model.layer("encoder")
+        assert len(encoder.weights) == 6 and encoder.problems == [
+            "layer 'encoder' (Sequential): its config has no sublayers, yet 6 arrays are stored for it"
+        ]
+        for weight in model.weights():
+            weight.read()

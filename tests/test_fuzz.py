@@ -43,6 +43,7 @@ from typing import Any
 
 import h5py
 import pytest
+import zipfile_deflate64  # noqa: F401  (the harness itself reads the Deflate64 sample with zipfile)
 from conftest import FIXTURES, all_model_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -140,6 +140,12 @@ def _ancestors(top: Layer, leaf: Layer) -> list[Layer]:
 
 def _distribute_by_name(layer: Layer, leaves: list[Layer], arrays: list[StoredArray], major: int) -> None:
     """Fallback when counts do not add up (custom sublayers): match leaf names in stored names."""
+    if not leaves:  # a config that lists no sublayers where weights are stored: keep them, unsplit
+        assign(layer, arrays, major)
+        layer.problems.append(
+            f"layer {layer.path!r} ({layer.class_name}): its config has no sublayers, yet {len(arrays)} arrays are stored for it"
+        )
+        return
     groups: dict[int, list[StoredArray]] = {}
     for array in arrays:
         parts = SUFFIX.sub("", array.stored_name).split("/")[:-1]
