@@ -5,6 +5,8 @@ for every recurrent fixture torch can express; the rest are refused by name and 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -309,3 +311,27 @@ def test_batch_norm_module_follows_the_input_rank(file, layer, module):
     assert bn.module == module
     if module == "BatchNorm1d" and file.endswith(".h5"):
         assert "BatchNorm2d/3d load the same tensors" in bn.notes[0]
+
+
+def test_a_backwards_stack_of_cells_is_refused_not_exported_forwards(tmp_path: Path) -> None:
+    """Each cell of RNN(StackedRNNCells, go_backwards=True) would run forwards as its own torch module."""
+    import h5py
+
+    from kerasweights.export.torch import torch_port
+
+    path = tmp_path / "cells.h5"
+    shutil.copy(FIXTURES / "classes/cells.h5", path)
+    with h5py.File(path, "r+") as f:
+        document = json.loads(f.attrs["model_config"])
+        for layer in document["config"]["layers"]:
+            if layer["config"]["name"] == "rnn_stacked":
+                layer["config"]["go_backwards"] = True
+        f.attrs["model_config"] = json.dumps(document)
+    with kerasweights.open(path) as model:
+        with pytest.raises(UnsupportedLayerError, match=r"layer 'rnn_stacked': go_backwards=True"):
+            torch_port(model)
+        with pytest.raises(UnsupportedLayerError, match=r"is a cell of 'rnn_stacked', which runs go_backwards=True"):
+            torch_port(model, layer="rnn_stacked/lstm_cell_1")
+        port = torch_port(model, skip_inexact=True)
+        assert "rnn_stacked" in [path for path, _ in port.skipped]  # (rnn_gru is a lone go_backwards layer)
+        assert not [m for m in port.modules if m.layer_path.startswith("rnn_stacked")]

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import KerasWeightsError, LayoutError, UnsupportedLayerError
 from ..layouts import family, runs_as
 from ..layouts.keras import default_recurrent_activation
-from ..layouts.recurrent import reset_after
+from ..layouts.recurrent import reset_after, stacked_cells
 from ..model import Layer, Matrix, Model
 from . import torch_layers
 
@@ -116,6 +116,13 @@ def torch_port(model: Model, layer: str | None = None, force: bool = False, skip
     try:
         if layer is not None:
             target = model.layer(layer)
+            parent = model.layer(target.path.rsplit("/", 1)[0]) if "/" in target.path else None
+            if _backwards_stack(parent) and not force:
+                assert parent is not None
+                raise UnsupportedLayerError(
+                    f"layer {target.path!r} is a cell of {parent.path!r}, which runs go_backwards=True "
+                    f"(torch has no backwards-only module); {_FORCE_HINT.format('it')}"
+                )
             if not _exportable(target):
                 raise UnsupportedLayerError(f"{_no_counterpart(target)}; exportable layers here: {_names(model)}")
             return TorchPort([layer_to_torch(target, force=force, input_rank=_input_ranks(model).get(target.name))])
@@ -161,7 +168,19 @@ def _input_ranks(model: Model) -> dict[str, int]:
     return {name: next(iter(ranks)) for name, ranks in found.items() if len(ranks) == 1}
 
 
+def _backwards_stack(layer: Layer | None) -> bool:
+    """An ``RNN(StackedRNNCells)`` with ``go_backwards``: one module per cell cannot express it."""
+    return (
+        layer is not None
+        and layer.class_name == "RNN"
+        and stacked_cells(layer.config) is not None
+        and bool(layer.config.get("go_backwards"))
+    )
+
+
 def _reasons(layer: Layer) -> list[str]:
+    if _backwards_stack(layer):
+        return [f"{_BACKWARDS}, on a stack of cells exported one module per cell"]
     if not _exportable(layer):
         return [_no_counterpart_reason(layer)]
     return refusal_reasons(layer)
@@ -319,7 +338,9 @@ def _no_counterpart(layer: Layer) -> str:
 def _candidates(layers: list[Layer]) -> Iterator[Layer]:
     """Layers that become one module each, or that hold weights no module takes."""
     for layer in layers:
-        if _exportable(layer) or layer.class_name == "Bidirectional":
+        if _backwards_stack(layer):
+            yield layer  # its cells would each run forwards in torch: refused or skipped as one
+        elif _exportable(layer) or layer.class_name == "Bidirectional":
             yield layer  # a Bidirectional's halves are part of its module
         elif layer.kind == "layer" and layer.weights:
             yield layer  # weighted, with no counterpart: refused or skipped by name

@@ -281,6 +281,9 @@ def group_paths(root: h5py.Group) -> list[str]:
     return [path for path, kind in objects(root) if kind == h5py.h5o.TYPE_GROUP]
 
 
+CLOSED = "the model is closed; read weights before closing it"
+
+
 class Tree:
     """What :func:`objects` found below ``root``, to open by path without re-checking each link:
     a path it found was reached through hard links only. Other paths go through :func:`get`,
@@ -289,13 +292,14 @@ class Tree:
     def __init__(self, root: h5py.Group) -> None:
         self.root = root
         self.kinds: dict[str, int] = {}
-        self.headers: dict[str, tuple[int, int]] = {}  # path -> (object header address, attribute count)
+        self.headers: dict[str, tuple[int, int]] = {}  # path -> (object header address, attribute count or -1)
 
         def visit(name: bytes, info: Any) -> None:
             if name != b".":
                 path = name.decode("utf-8", "surrogateescape")
                 self.kinds[path] = info.type
-                self.headers[path] = (info.addr, info.num_attrs)
+                # h5py < 3.11 has no num_attrs: -1, unknown, reads the header as any other
+                self.headers[path] = (info.addr, getattr(info, "num_attrs", -1))
 
         try:
             h5py.h5o.visit(root.id, visit, info=True)
@@ -317,6 +321,8 @@ class Tree:
         return attr_str(node, name) if node is not None else None
 
     def dataset(self, path: str) -> h5py.h5d.DatasetID:
+        if not self.root.id.valid:  # (libhdf5's own words for this differ between versions)
+            raise KerasWeightsError(CLOSED)
         try:
             return h5py.h5d.open(self.root.id, path.encode("utf-8", "surrogateescape"))
         except (OSError, KeyError, ValueError, TypeError) as exc:
@@ -408,7 +414,7 @@ def dtype_name(ds: h5py.Dataset) -> str:
 def read_dataset(ds: h5py.Dataset, limits: Limits, index: tuple[int | slice, ...] = ()) -> np.ndarray:
     """Read a dataset (or ``ds[index]``) after checking its storage and declared size."""
     if not ds.id.valid:
-        raise KerasWeightsError("the model is closed; read weights before closing it")
+        raise KerasWeightsError(CLOSED)
     problem = dataset_problem(ds)
     if problem:
         raise UnsafeContentError(f"dataset {ds.name} {problem}; refusing to read it")

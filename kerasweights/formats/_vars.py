@@ -5,7 +5,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from ..errors import CorruptFileError
+from ..errors import CorruptFileError, KerasWeightsError
 from ..limits import Limits
 from ..store import StoredArray
 from . import _hdf5
@@ -26,6 +26,8 @@ def lean_array(dsid: h5py.h5d.DatasetID, key: str, stored_name: str, limits: Lim
     dataset: list[h5py.Dataset] = []
 
     def read(index: tuple[int | slice, ...]) -> np.ndarray:
+        if not dsid.valid:  # the file was closed (h5py < 3.11 fails in h5py.Dataset() below)
+            raise KerasWeightsError(_hdf5.CLOSED)
         if not dataset:
             dataset.append(h5py.Dataset(dsid))
         return _hdf5.read_dataset(dataset[0], limits, index)
