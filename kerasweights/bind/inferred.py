@@ -18,7 +18,7 @@ from ..layouts import Config, Context
 from ..layouts.keras import KERAS1_NAME, KERAS1_VARIABLES, layer_path
 from ..model import Layer
 from ..store import StoredArray
-from .weights import SUFFIX, assign, short_names
+from .weights import SUFFIX, assign, inferred_container, short_names
 
 
 def _class_from_snake(snake: str) -> str | None:
@@ -144,9 +144,7 @@ def infer_legacy_layer(name: str, arrays: list[StoredArray], major: int, path: s
     fwd = [a for a in arrays if "/forward_" in a.stored_name]
     bwd = [a for a in arrays if "/backward_" in a.stored_name]
     if fwd and bwd and len(fwd) + len(bwd) == len(arrays):
-        wrapper = Layer(
-            path=path, name=name, class_name="Bidirectional", config={"name": name}, kind="wrapper", inferred=True
-        )
+        wrapper = inferred_container(path, name, "Bidirectional", "wrapper")
         for half in (fwd, bwd):
             half_name = next(p for p in half[0].stored_name.split("/") if p.startswith(("forward_", "backward_")))
             wrapper.children.append(_make_inferred(f"{path}/{half_name}", half_name, half, major))
@@ -159,7 +157,7 @@ def infer_legacy_layer(name: str, arrays: list[StoredArray], major: int, path: s
     branches = [s[common] if len(s) > common else None for s in scopes]
     distinct = list(dict.fromkeys(b for b in branches if b is not None))
     if len(distinct) >= 2 and None not in branches and not set(distinct) <= _MHA_PARTS:
-        model = Layer(path=path, name=name, class_name="Model", config={"name": name}, kind="model", inferred=True)
+        model = inferred_container(path, name, "Model", "model")
         for sub in distinct:
             sub_arrays = [a for a, b in zip(arrays, branches) if b == sub]
             model.children.append(infer_legacy_layer(sub, sub_arrays, major, f"{path}/{sub}"))
@@ -191,24 +189,10 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
             child_path = layer_path(container.path, name)
             snake_class = _class_from_snake(key)
             if any(g.startswith(f"{path}/layers") for g in inside):
-                child = Layer(
-                    path=child_path,
-                    name=name,
-                    class_name=snake_class or "Model",
-                    config={"name": name},
-                    kind="model",
-                    inferred=True,
-                )
+                child = inferred_container(child_path, name, snake_class or "Model", "model")
                 build(child, f"{path}/layers")
             elif any(g.startswith(f"{path}/forward_layer") for g in inside):
-                child = Layer(
-                    path=child_path,
-                    name=name,
-                    class_name="Bidirectional",
-                    config={"name": name},
-                    kind="wrapper",
-                    inferred=True,
-                )
+                child = inferred_container(child_path, name, "Bidirectional", "wrapper")
                 for half in ("forward_layer", "backward_layer"):
                     half_path = f"{path}/{half}"
                     half_name = storage.names.get(half_path, half)
@@ -217,14 +201,7 @@ def infer_vars(root: Layer, storage: VarsStorage, major: int) -> None:
                         _make_inferred(f"{child_path}/{half_name}", half_name, arrays, major, recurrent=True)
                     )
             elif any(g.startswith(f"{path}/layer/") or g == f"{path}/layer" for g in inside):
-                child = Layer(
-                    path=child_path,
-                    name=name,
-                    class_name="TimeDistributed",
-                    config={"name": name},
-                    kind="wrapper",
-                    inferred=True,
-                )
+                child = inferred_container(child_path, name, "TimeDistributed", "wrapper")
                 inner = [g for g in inside if g.startswith(f"{path}/layer")]
                 arrays = [a for g in sorted(inner, key=lambda g: (g.count("/"), g)) for a in storage.groups[g]]
                 inner_name = storage.names.get(f"{path}/layer", "layer")

@@ -15,10 +15,11 @@ import re
 from .. import layouts
 from ..formats import ObjectStorage, TrackedObject
 from ..formats.tf_objects import NOT_LAYER_STATE, variables_below
+from ..layouts.keras import layer_path
 from ..model import Layer
 from ..store import StoredArray
 from .inferred import _make_inferred as make_inferred  # one inference for every storage
-from .weights import assign
+from .weights import assign, inferred_container
 
 _LAYER = re.compile(r"^layer-(\d+)$")
 _WITH_WEIGHTS = re.compile(r"^layer_with_weights-(\d+)$")
@@ -128,18 +129,11 @@ def infer_objects(root: Layer, storage: ObjectStorage, major: int, notes: list[s
             visited.add(id(child))
             arrays = variables_below(child)
             name = child.name or alias
-            path = f"{container.path}/{name}" if container.path else name
+            path = layer_path(container.path, name)
             if not arrays:
                 continue
             if child.child("forward_layer") is not None and child.child("backward_layer") is not None:
-                sub = Layer(
-                    path=path,
-                    name=name,
-                    class_name="Bidirectional",
-                    config={"name": name},
-                    kind="wrapper",
-                    inferred=True,
-                )
+                sub = inferred_container(path, name, "Bidirectional", "wrapper")
                 for half in ("forward_layer", "backward_layer"):
                     half_node = child.child(half)
                     assert half_node is not None
@@ -153,28 +147,14 @@ def infer_objects(root: Layer, storage: ObjectStorage, major: int, notes: list[s
             elif child.child("layer") is not None and child.child("cell") is None and not layer_children(child):
                 inner = child.child("layer")
                 assert inner is not None
-                sub = Layer(
-                    path=path,
-                    name=name,
-                    class_name=child.class_name or "TimeDistributed",
-                    config={"name": name},
-                    kind="wrapper",
-                    inferred=True,
-                )
+                sub = inferred_container(path, name, child.class_name or "TimeDistributed", "wrapper")
                 inner_name = inner.name or "layer"
                 sub.children.append(
                     make_inferred(f"{path}/{inner_name}", inner_name, variables_below(inner), major, inner.class_name)
                 )
                 add(container, sub)
             elif child.child("cell") is None and child.child("_query_dense") is None and sublayers(child):
-                sub = Layer(
-                    path=path,
-                    name=name,
-                    class_name=child.class_name or "Model",
-                    config={"name": name},
-                    kind="model",
-                    inferred=True,
-                )
+                sub = inferred_container(path, name, child.class_name or "Model", "model")
                 build(sub, child)
                 claimed.update(id(w.array) for w in sub.all_weights())
                 container.children.append(sub)

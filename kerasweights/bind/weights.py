@@ -43,3 +43,8 @@ def short_names(arrays: list[StoredArray]) -> list[str]:
     if len(set(shorts)) != len(shorts):  # Keras 3 custom objects: vars/0 in several groups
         shorts = [a.key.replace("/vars/", "/") for a in arrays]
     return shorts
+
+
+def inferred_container(path: str, name: str, class_name: str, kind: str) -> Layer:
+    """A model or wrapper layer guessed from storage alone: children are added by the caller."""
+    return Layer(path=path, name=name, class_name=class_name, config={"name": name}, kind=kind, inferred=True)
