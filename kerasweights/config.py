@@ -6,6 +6,7 @@ Keras 3 config schemas. Nothing in a config is ever imported, called or evaluate
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,7 @@ def canonical_class(class_name: str) -> str:
     return CLASS_ALIASES.get(class_name, class_name)
 
 
+@functools.lru_cache(maxsize=1024)  # (class names repeat: 4,000 Dense layers are one name)
 def to_snake_case(name: str) -> str:
     """Keras's own ``to_snake_case`` (saving_lib names storage groups with it)."""
     name = re.sub(r"\W+", "", name)

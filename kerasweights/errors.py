@@ -20,6 +20,8 @@ import os
 def printable(text: str) -> str:
     """``text`` with control characters and lone surrogates escaped (``\\x1b``, ``\\udcbe``)."""
     # Names inside hostile files can hold terminal escapes or undecodable bytes (lone surrogates).
+    if text.isprintable():
+        return text  # (the usual case, without a step per character)
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 

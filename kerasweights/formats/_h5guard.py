@@ -18,10 +18,13 @@ before handing the bytes over.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
+
+import numpy as np
 
 from ..errors import CorruptFileError
 from ._h5dense import DenseAttributes
@@ -109,6 +112,8 @@ class HeapGuard(io.RawIOBase):
         instead of by libhdf5 (which opens the attribute and allocates per string): ``None``
         when the collection does not hold it as declared, and libhdf5 decides."""
         length, address, index = ref
+        if length == 0:
+            return b""  # (libhdf5 stores no heap object for an empty string)
         objects = self._collections.get(address)
         if objects is None:
             objects = self._collections[address] = self._collection(address)
@@ -141,7 +146,44 @@ class HeapGuard(io.RawIOBase):
             p += header + (obj_size + 7) // 8 * 8
         return out
 
+    def dataset_facts(self, header_address: int) -> DatasetFacts | None:
+        """A dataset's shape and dtype from its object header, or ``None`` when the header holds
+        anything but a plain numeric type and a simple or scalar dataspace (libhdf5 decides those).
+
+        Decoding the two messages here costs less than opening the dataset through libhdf5,
+        and leaves no dataset open for the file's close to walk: 8,000 opens and their close
+        were a third of summarising a 4,000-layer model.
+        """
+        shape: tuple[int, ...] | None = None
+        dtype: str | None = None
+        for kind, flags, data in self._header_messages(header_address):
+            if kind == _DATASPACE_MESSAGE:
+                if flags & _SHARED or shape is not None:  # (a shared message's data is a reference)
+                    return None
+                shape = _decode_dataspace(data, self._length_size)
+                if shape is None:
+                    return None
+            elif kind == _DATATYPE_MESSAGE:
+                if flags & _SHARED or dtype is not None:
+                    return None
+                dtype = _decode_datatype(data)
+                if dtype is None:
+                    return None
+        if shape is None or dtype is None:
+            return None
+        return DatasetFacts(shape, dtype)
+
     def _attribute_messages(self, header_address: int, where: str) -> Iterator[memoryview]:
+        for kind, _, data in self._header_messages(header_address):
+            if kind == _ATTRIBUTE_MESSAGE and len(data) > 8:
+                yield data
+            elif kind == _ATTRIBUTE_INFO_MESSAGE:
+                dense = DenseAttributes(self._read_at, self._base, self._addr_size, self._length_size, where)
+                yield from dense.messages(data)
+
+    def _header_messages(self, header_address: int) -> Iterator[tuple[int, int, memoryview]]:
+        """(type, flags, data) of every message in an object header (version 1 or 2),
+        continuation blocks followed; nothing for a header this cannot read."""
         pos = self._base + header_address
         head = self._read_at(pos, 16)
         if head is None:
@@ -169,15 +211,12 @@ class HeapGuard(io.RawIOBase):
                 continue
             if v2 and bytes(chunk[:4]) == b"OCHK":
                 chunk = chunk[4:-4]  # signature and checksum around a continuation block
-            for kind, data in _messages(chunk, v2, creation_order):
+            for kind, flags, data in _messages(chunk, v2, creation_order):
                 if kind == _CONTINUATION_MESSAGE and len(data) >= self._addr_size + self._length_size:
                     address = _u(data, 0, self._addr_size)
                     chunks.append((self._base + address, _u(data, self._addr_size, self._length_size)))
-                elif kind == _ATTRIBUTE_MESSAGE and len(data) > 8:
-                    yield data
-                elif kind == _ATTRIBUTE_INFO_MESSAGE:
-                    dense = DenseAttributes(self._read_at, self._base, self._addr_size, self._length_size, where)
-                    yield from dense.messages(data)
+                else:
+                    yield kind, flags, data
 
     def _read_at(self, pos: int, size: int) -> memoryview | None:
         """``size`` bytes at ``pos``, or None past the end (libhdf5 refuses those itself)."""
@@ -278,6 +317,8 @@ def _walk_free_list(block: memoryview, free: int, length_size: int, address: int
 # the process touch 4 GB. The declared lengths sit in the attribute message of the object
 # header, so that is read here first.
 
+_DATASPACE_MESSAGE = 0x0001
+_DATATYPE_MESSAGE = 0x0003
 _ATTRIBUTE_MESSAGE = 0x000C
 _CONTINUATION_MESSAGE = 0x0010
 _ATTRIBUTE_INFO_MESSAGE = 0x0015
@@ -285,11 +326,16 @@ _VLEN_CLASS = 9
 _MAX_HEADER_CHUNKS = 100_000
 _MAX_COLLECTION = 64 * 1024 * 1024  # (libhdf5 writes 4 KiB collections, bigger only for one big object)
 _MAX_HEADER_CHUNK = 4 * 1024 * 1024  # (header chunks hold a few KiB; past this, libhdf5 decides)
+_SHARED = 0x02  # header message flag: the message is stored elsewhere and this is a reference
 
 
 def check_string_lengths(guard: HeapGuard, header_address: int, name: str, where: str, limit: int) -> None:
     """Refuse attribute ``name`` of the object at ``header_address`` if it declares a string over ``limit``."""
-    facts = guard.attributes(header_address, where).get(name.encode())
+    refuse_long_strings(guard.attributes(header_address, where).get(name.encode()), name, where, limit)
+
+
+def refuse_long_strings(facts: AttributeFacts | None, name: str, where: str, limit: int) -> None:
+    """Refuse an attribute (its ``facts``, from :meth:`HeapGuard.attributes`) declaring a string over ``limit``."""
     length = facts.longest if facts is not None else 0
     if length > limit:
         raise CorruptFileError(
@@ -309,13 +355,16 @@ def _u(data: memoryview | bytes, start: int, size: int) -> int:
     return int.from_bytes(data[start : start + size], "little")
 
 
-def _messages(chunk: memoryview, v2: bool, creation_order: bool) -> list[tuple[int, memoryview]]:
-    """(type, data) of the header messages in one chunk."""
+def _messages(chunk: memoryview, v2: bool, creation_order: bool) -> list[tuple[int, int, memoryview]]:
+    """(type, flags, data) of the header messages in one chunk."""
     out, p = [], 0
     head = (4 + (2 if creation_order else 0)) if v2 else 8
     while p + head <= len(chunk):
-        kind, size = (chunk[p], _u(chunk, p + 1, 2)) if v2 else (_u(chunk, p, 2), _u(chunk, p + 2, 2))
-        out.append((kind, chunk[p + head : p + head + size]))
+        if v2:
+            kind, size, flags = chunk[p], _u(chunk, p + 1, 2), chunk[p + 3]
+        else:
+            kind, size, flags = _u(chunk, p, 2), _u(chunk, p + 2, 2), chunk[p + 4]
+        out.append((kind, flags, chunk[p + head : p + head + size]))
         p += head + size
     return out
 
@@ -330,8 +379,11 @@ class AttributeFacts:
     """The values of a fixed-length string attribute (Keras's ``layer_names``, ``weight_names``)."""
     empty_numbers: bool = False
     """A numeric attribute with no elements (how Keras stores an empty list)."""
-    vlen_ref: tuple[int, int, int] | None = None
-    """A scalar variable-length string: its (length, global heap collection address, object index)."""
+    vlen_refs: tuple[tuple[int, int, int], ...] | None = None
+    """A variable-length string attribute's elements: each (length, global heap collection
+    address, object index), in order; ``None`` for other types or a truncated message."""
+    rank: int = 0
+    """The rank of its dataspace (0: a scalar)."""
 
 
 _STRING_CLASS, _FIXED_POINT, _FLOATING_POINT = 3, 0, 1
@@ -361,12 +413,13 @@ def _decode_attribute(message: memoryview, addr_size: int, length_size: int) -> 
     kind, size = datatype[0] & 0x0F, _u(datatype, 4, 4)
     if kind == _VLEN_CLASS:
         element = 4 + addr_size + 4  # length, heap collection address, object index
-        count = min(count, len(data) // element)
-        longest = max((_u(data, i * element, 4) for i in range(count)), default=0)
-        ref = None
-        if count == 1 and rank == 0 and datatype[1] & 0x0F == 1:  # a scalar variable-length *string*
-            ref = (_u(data, 0, 4), _u(data, 4, addr_size), _u(data, 4 + addr_size, 4))
-        return AttributeFacts(longest=longest, vlen_ref=ref)
+        present = min(count, len(data) // element)
+        longest = max((_u(data, i * element, 4) for i in range(present)), default=0)
+        refs = None
+        if present == count and datatype[1] & 0x0F == 1:  # variable-length *strings*, all there
+            at = range(0, count * element, element)
+            refs = tuple((_u(data, i, 4), _u(data, i + 4, addr_size), _u(data, i + 4 + addr_size, 4)) for i in at)
+        return AttributeFacts(longest=longest, vlen_refs=refs, rank=rank)
     if kind == _STRING_CLASS and size and count * size <= min(len(data), _MAX_DECODED):
         return AttributeFacts(strings=tuple(bytes(data[i * size : (i + 1) * size]).rstrip(b"\0") for i in range(count)))
     if kind in (_FIXED_POINT, _FLOATING_POINT) and count == 0:
@@ -380,3 +433,59 @@ def _pad8(n: int) -> int:
 
 def _unpadded(n: int) -> int:
     return n
+
+
+# -- dataset shapes and types --------------------------------------------------------------------
+
+_MAX_RANK = 32  # (H5S_MAX_RANK)
+_IEEE_FLOATS = {  # size -> (bit offset, precision, exponent location and size, mantissa location and size, bias)
+    2: (0, 16, 10, 5, 0, 10, 15),
+    4: (0, 32, 23, 8, 0, 23, 127),
+    8: (0, 64, 52, 11, 0, 52, 1023),
+}
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What a dataset's header declares, read without opening it."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    """numpy's name for it (``float32``, ``>f4``, ``int64``), as h5py would give."""
+
+
+def _decode_dataspace(data: memoryview, length_size: int) -> tuple[int, ...] | None:
+    """The current dimensions of a simple or scalar dataspace (IV.A.2.b), else ``None``."""
+    if len(data) < 4:
+        return None
+    version, rank, flags = data[0], data[1], data[2]
+    if version == 1:
+        first = 8
+    elif version == 2 and data[3] in (0, 1):  # scalar or simple (2 is the null dataspace)
+        first = 4
+    else:
+        return None
+    if rank > _MAX_RANK or flags & ~0x01 or len(data) < first + rank * length_size:
+        return None  # (flag 0x02, a permutation index, was never implemented by libhdf5)
+    return tuple(_u(data, first + i * length_size, length_size) for i in range(rank))
+
+
+def _decode_datatype(data: memoryview) -> str | None:
+    """numpy's name for a standard integer or IEEE float type (IV.A.2.d), else ``None``."""
+    if len(data) < 12:
+        return None
+    kind, bits, size = data[0] & 0x0F, data[1], _u(data, 4, 4)
+    offset, precision = _u(data, 8, 2), _u(data, 10, 2)
+    if kind == _FIXED_POINT and size in (1, 2, 4, 8) and bits & ~0x09 == 0 and (offset, precision) == (0, 8 * size):
+        return _dtype_name(bits & 0x01, "i" if bits & 0x08 else "u", size)
+    if kind == _FLOATING_POINT and size in _IEEE_FLOATS and len(data) >= 20:
+        # byte order bits 0 and 6 (VAX when both), no padding bits, an implied leading 1, sign at the top
+        layout = (offset, precision, data[12], data[13], data[14], data[15], _u(data, 16, 4))
+        if bits & ~0x01 == 0x20 and data[2] == 8 * size - 1 and layout == _IEEE_FLOATS[size]:
+            return _dtype_name(bits & 0x01, "f", size)
+    return None
+
+
+@functools.cache
+def _dtype_name(big_endian: int, char: str, size: int) -> str:
+    return str(np.dtype(f"{'>' if big_endian else '<'}{char}{size}"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, cast
 
 import h5py
@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import CorruptFileError, KerasWeightsError, LimitExceededError, UnsafeContentError
 from ..limits import Limits
 from ._files import open_regular
-from ._h5guard import AttributeFacts, HeapGuard, check_string_lengths
+from ._h5guard import AttributeFacts, DatasetFacts, HeapGuard, check_string_lengths, refuse_long_strings
 
 _GUARDS: weakref.WeakValueDictionary[Any, HeapGuard] = weakref.WeakValueDictionary()  # by h5py file number
 
@@ -111,12 +111,29 @@ def decode(value: Any) -> str:
 def read_str_list(node: h5py.Group, name: str) -> list[str] | None:
     """Read a list-of-strings attribute, following Keras's ``name0, name1, ...`` chunking.
 
-    Returns ``None`` when the attribute is absent. Fixed-length string chunks are decoded
-    from the object header read once (:meth:`HeapGuard.attributes`): libhdf5 finds an
-    attribute by walking every other one, which made 3,000 chunks take seconds.
+    Returns ``None`` when the attribute is absent.
     """
-    facts = _facts(node)
-    names = facts if facts is not None else node.attrs
+    guard = _GUARDS.get(node.id.fileno)
+    facts = guard.attributes(h5py.h5o.get_info(node.id).addr, node.name) if guard is not None else None
+    return _str_list(guard, facts, lambda: node, name, node.name)
+
+
+def _str_list(
+    guard: HeapGuard | None,
+    facts: dict[bytes, AttributeFacts] | None,
+    node_of: Callable[[], Any],
+    name: str,
+    where: str,
+) -> list[str] | None:
+    """:func:`read_str_list` given what ``guard`` read of the object's attributes (``facts``;
+    both ``None`` for a file not opened by :func:`open_h5`).
+
+    Fixed-length strings are decoded from the object header and variable-length ones read from
+    the global heap by the guard; ``node_of()`` opens the object for libhdf5 only for anything
+    else. libhdf5 finds an attribute by walking every other one (3,000 chunks took seconds),
+    and opening 4,000 layers' ``weight_names`` cost more than reading them.
+    """
+    names = facts if facts is not None else node_of().attrs
     try:
         if _key(name, facts) in names:
             parts = [name]
@@ -129,26 +146,35 @@ def read_str_list(node: h5py.Group, name: str) -> list[str] | None:
         out: list[str] = []
         for part in parts:
             known = facts.get(part.encode()) if facts is not None else None
-            if known is not None and known.strings is not None:
-                out.extend(v.decode("utf-8", errors="replace") for v in known.strings)
+            strings = _known_strings(guard, known, part, where) if guard is not None and known is not None else None
+            if strings is not None:
+                out.extend(strings)
                 continue
-            if known is not None and known.empty_numbers:
-                continue  # Keras stores [] as an empty float array
-            arr = np.asarray(_attr(node, part))
+            arr = np.asarray(_attr(node_of(), part))
             if arr.dtype.kind in "fiu" and arr.size == 0:
                 continue
             out.extend(decode(v) for v in np.atleast_1d(arr).ravel())
     except (OSError, KeyError, TypeError) as exc:
-        raise CorruptFileError(f"cannot read attribute {name!r} of {node.name!r} ({_reason(exc)})") from None
+        raise CorruptFileError(f"cannot read attribute {name!r} of {where!r} ({_reason(exc)})") from None
     return out
 
 
-def _facts(node: h5py.Group | h5py.File) -> dict[bytes, AttributeFacts] | None:
-    """The attributes of ``node`` as read by its file's guard (None for files not opened by open_h5)."""
-    guard = _GUARDS.get(node.id.fileno)
-    if guard is None:
+def _known_strings(guard: HeapGuard, known: AttributeFacts, name: str, where: str) -> list[str] | None:
+    """The strings of an attribute as the guard read them, or ``None`` when libhdf5 must."""
+    if known.strings is not None:
+        return [v.decode("utf-8", errors="replace") for v in known.strings]
+    if known.empty_numbers:
+        return []  # Keras stores [] as an empty float array
+    if known.vlen_refs is None:
         return None
-    return guard.attributes(h5py.h5o.get_info(node.id).addr, node.name)
+    refuse_long_strings(known, name, where, _MAX_ATTRIBUTE_STRING)
+    out = []
+    for ref in known.vlen_refs:
+        data = guard.vlen_string(ref)
+        if data is None:
+            return None
+        out.append(data.decode("utf-8", errors="replace"))
+    return out
 
 
 def _key(name: str, facts: dict[bytes, AttributeFacts] | None) -> str | bytes:
@@ -194,10 +220,10 @@ def header_str(guard: HeapGuard, address: int, name: str, where: str) -> str | N
     by :class:`HeapGuard` (its declared length checked first), or ``None`` when it is not one
     (absent, another type, or stored otherwise: libhdf5 reads those)."""
     facts = guard.attributes(address, where).get(name.encode())
-    if facts is None or facts.vlen_ref is None:
+    if facts is None or facts.vlen_refs is None or facts.rank != 0 or len(facts.vlen_refs) != 1:
         return None
-    check_string_lengths(guard, address, name, where, _MAX_ATTRIBUTE_STRING)
-    data = guard.vlen_string(facts.vlen_ref)
+    refuse_long_strings(facts, name, where, _MAX_ATTRIBUTE_STRING)
+    data = guard.vlen_string(facts.vlen_refs[0])
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
@@ -319,6 +345,23 @@ class Tree:
             return value
         node = self.get(path)
         return attr_str(node, name) if node is not None else None
+
+    def str_list(self, path: str, name: str) -> list[str] | None:
+        """:func:`read_str_list` of the object at ``path``, which is opened only if libhdf5
+        must read the attribute."""
+        address, count = self.headers[path]
+        if count == 0:
+            return None
+        guard = _GUARDS.get(self.root.id.fileno)
+        where = f"{self.root.name.rstrip('/')}/{path}"
+        facts = guard.attributes(address, where) if guard is not None else None
+        return _str_list(guard, facts, lambda: self.get(path), name, where)
+
+    def dataset_facts(self, path: str) -> DatasetFacts | None:
+        """The shape and dtype of the dataset at ``path`` from its header, without opening it
+        (``None``: open it and ask libhdf5)."""
+        guard = _GUARDS.get(self.root.id.fileno)
+        return guard.dataset_facts(self.headers[path][0]) if guard is not None else None
 
     def dataset(self, path: str) -> h5py.h5d.DatasetID:
         if not self.root.id.valid:  # (libhdf5's own words for this differ between versions)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import h5py
 import numpy as np
 
 from ..errors import CorruptFileError, KerasWeightsError
 from ..limits import Limits
-from ..store import StoredArray
+from ..store import Index, Reader, StoredArray
 from . import _hdf5
 from ._raw import VarsStorage
 
@@ -18,27 +20,48 @@ def stored_array(ds: h5py.Dataset, stored_name: str, limits: Limits) -> StoredAr
 
 def lean_array(dsid: h5py.h5d.DatasetID, key: str, stored_name: str, limits: Limits) -> StoredArray:
     """A stored array from a dataset's low-level id: shape and dtype now, the h5py object only
-    when it is read (a 4,000-layer model holds 8,000 of these)."""
+    when it is read."""
     shape = dsid.shape
     if shape is None:  # a null dataspace: no shape and no values (h5py gives shape None)
         raise CorruptFileError(f"dataset /{key} has a null dataspace (no shape, no values) where a weight belongs")
     dtype = dsid.dtype
-    dataset: list[h5py.Dataset] = []
-
-    def read(index: tuple[int | slice, ...]) -> np.ndarray:
-        if not dsid.valid:  # the file was closed (h5py < 3.11 fails in h5py.Dataset() below)
-            raise KerasWeightsError(_hdf5.CLOSED)
-        if not dataset:
-            dataset.append(h5py.Dataset(dsid))
-        return _hdf5.read_dataset(dataset[0], limits, index)
-
     return StoredArray(
         key=key,
         stored_name=stored_name,
         shape=tuple(int(n) for n in shape),
         dtype="bfloat16" if dtype.kind == "V" and dtype.itemsize == 2 else str(dtype),
-        _reader=read,
+        _reader=_reader(lambda: dsid, limits),
     )
+
+
+def tree_array(tree: _hdf5.Tree, path: str, key: str, stored_name: str, limits: Limits) -> StoredArray:
+    """The stored array at ``path`` of ``tree``: shape and dtype from its header when the guard
+    can decode them, the dataset opened only when it is read (a 4,000-layer model holds 8,000
+    of these); else as :func:`lean_array`."""
+    facts = tree.dataset_facts(path)
+    if facts is None:
+        return lean_array(tree.dataset(path), key, stored_name, limits)
+    return StoredArray(
+        key=key,
+        stored_name=stored_name,
+        shape=facts.shape,
+        dtype=facts.dtype,
+        _reader=_reader(lambda: tree.dataset(path), limits),
+    )
+
+
+def _reader(open_dataset: Callable[[], h5py.h5d.DatasetID], limits: Limits) -> Reader:
+    dataset: list[h5py.Dataset] = []
+
+    def read(index: Index) -> np.ndarray:
+        if not dataset:
+            dsid = open_dataset()
+            if not dsid.valid:  # the file was closed (h5py < 3.11 fails in h5py.Dataset() below)
+                raise KerasWeightsError(_hdf5.CLOSED)
+            dataset.append(h5py.Dataset(dsid))
+        return _hdf5.read_dataset(dataset[0], limits, index)
+
+    return read
 
 
 def _order(name: str) -> tuple[int, int, str]:
@@ -70,9 +93,7 @@ def read_vars_tree(root: h5py.Group, limits: Limits, into: VarsStorage | None = 
         arrays = storage.groups.setdefault(layer, [])
         have = {a.stored_name for a in arrays}
         new = [
-            lean_array(tree.dataset(f"{path}/{k}"), f"{base}/{path}/{k}".lstrip("/"), k, limits)
-            for k in names
-            if k not in have
+            tree_array(tree, f"{path}/{k}", f"{base}/{path}/{k}".lstrip("/"), k, limits) for k in names if k not in have
         ]
         arrays.extend(new)
         arrays.sort(key=lambda a: _order(a.stored_name))

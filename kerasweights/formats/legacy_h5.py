@@ -12,7 +12,7 @@ from ..store import StoredArray
 from . import _hdf5
 from ._json import load_json
 from ._raw import LegacyStorage, RawModel
-from ._vars import lean_array, stored_array
+from ._vars import stored_array, tree_array
 
 
 def is_legacy(f: h5py.File) -> bool:
@@ -58,15 +58,22 @@ def _read_layers(weights: h5py.Group, limits: Limits) -> LegacyStorage:
     tree = _hdf5.Tree(weights)  # one visit of every object: each lookup below is then one open
     base = weights.name.strip("/")
     for name in layer_names:
-        group = tree.get(name)
-        if not isinstance(group, h5py.Group):
-            raise CorruptFileError(f"layer {name!r} is listed in layer_names but has no group")
+        group = None  # opened only when needed: 4,000 layers cost 4,000 opens
+        if tree.kinds.get(name) == h5py.h5o.TYPE_GROUP:  # reached by hard links: read from its header
+            weight_names = tree.str_list(name, "weight_names")
+        else:  # missing, not a group, or behind a link that get() refuses with its own error
+            group = tree.get(name)
+            if not isinstance(group, h5py.Group):
+                raise CorruptFileError(f"layer {name!r} is listed in layer_names but has no group")
+            weight_names = _hdf5.read_str_list(group, "weight_names")
         arrays = []
-        for weight_name in _hdf5.read_str_list(group, "weight_names") or []:
+        for weight_name in weight_names or []:
             path = f"{name}/{weight_name}"
             if "/" not in name and tree.kinds.get(path) == h5py.h5o.TYPE_DATASET:  # reached by hard links
-                arrays.append(lean_array(tree.dataset(path), f"{base}/{path}".lstrip("/"), weight_name, limits))
+                arrays.append(tree_array(tree, path, f"{base}/{path}".lstrip("/"), weight_name, limits))
                 continue
+            if group is None:
+                group = tree.get(name)
             ds = _hdf5.get(group, weight_name)
             if not isinstance(ds, h5py.Dataset):
                 raise CorruptFileError(f"weight {weight_name!r} of layer {name!r} is missing")
