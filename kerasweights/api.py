@@ -8,7 +8,6 @@ from typing import IO, Any
 from . import formats
 from .bind import build_model
 from .errors import KerasWeightsError
-from .formats import remote
 from .limits import DEFAULT_LIMITS, Limits
 from .model import Model
 
@@ -27,7 +26,9 @@ def open(
     weights-only files. Nothing is executed; weights are read only when asked for.
     Raises :class:`KerasWeightsError` (with the file named) for anything unreadable.
     """
-    source, handle = remote.resolve(source)
+    handle = None
+    if isinstance(source, str) and "://" in source:  # only such a string can be a URL: remote loads then
+        source, handle = formats.remote.resolve(source)
     try:
         raw = formats.read(source, config=config, limits=limits)
     except BaseException:
@@ -35,7 +36,7 @@ def open(
             handle.close()
         raise
     if handle is not None:  # the model reads through it until closed; h5py must close first
-        raw.resources = remote.closing_last(raw.resources, handle)
+        raw.resources = formats.remote.closing_last(raw.resources, handle)
     try:
         return build_model(raw)
     except KerasWeightsError as exc:

@@ -371,6 +371,47 @@ def test_summary_imports_only_what_it_uses(argv: list[str], allowed: set[str]) -
     assert imported_after(code) & set(HEAVY) == allowed
 
 
+# The TensorFlow-family readers and SavedModel binding: a .keras or .h5 loads none of them.
+TF_FAMILY = {
+    "kerasweights.formats.savedmodel",
+    "kerasweights.formats.tensor_bundle",
+    "kerasweights.formats.tf_objects",
+    "kerasweights.formats._protobuf",
+    "kerasweights.formats._crc32c",
+    "kerasweights.formats.tfjs",
+    "kerasweights.formats.remote",
+    "kerasweights.bind.objects",
+}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["summary", "--json", "fixtures/k3/rnn_seq.keras"],
+        ["summary", "fixtures/k3/rnn_seq.keras"],
+        ["summary", "--json", "fixtures/k3/rnn_seq.h5"],
+        ["summary", "fixtures/tfk/rnn_seq.h5"],
+    ],
+    ids=lambda argv: " ".join(argv),
+)
+def test_summary_of_keras_and_h5_leaves_the_tf_readers_alone(argv: list[str]) -> None:
+    code = f"import contextlib, io\nfrom kerasweights.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n    assert main({argv!r}) == 0"
+    imported = imported_after(code, top_level=False)
+    assert imported.isdisjoint(TF_FAMILY), sorted(imported & TF_FAMILY)
+    assert "kerasweights.bind.inferred" not in imported  # a file with its config infers nothing
+
+
+def test_lazy_names_still_resolve() -> None:
+    """What ``formats`` loads on first use is still reachable by its old names."""
+    code = (
+        "import kerasweights\n"
+        "from kerasweights.formats import TABLE_MAGIC, savedmodel\n"
+        "from kerasweights.formats.tensor_bundle import TABLE_MAGIC as magic\n"
+        "assert TABLE_MAGIC == magic and kerasweights.formats.tfjs.is_tfjs and kerasweights.formats.remote.is_url"
+    )
+    imported_after(code)
+
+
 def test_a_command_imports_only_its_own_module() -> None:
     code = "import contextlib, io\nfrom kerasweights.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n    assert main(['summary', 'fixtures/k3/rnn_seq.keras']) == 0"
     commands = {

@@ -14,8 +14,9 @@ from ..config import LayerSpec, parse_model
 from ..formats import LegacyStorage, ObjectStorage, RawModel
 from ..model import Layer, Model
 from .configured import bind_legacy, bind_vars, custom_cell_notes, from_spec, storage_keys
-from .inferred import infer_legacy, infer_vars
-from .objects import bind_objects, infer_objects
+
+# .objects (TensorFlow object graphs) and .inferred (files without a config) are imported where
+# used: a .keras or .h5 with its config needs neither.
 
 __all__ = ["build_model"]
 
@@ -38,14 +39,20 @@ def build_model(raw: RawModel) -> Model:
         if isinstance(raw.storage, LegacyStorage):
             bind_legacy(root, raw.storage, major, notes)
         elif isinstance(raw.storage, ObjectStorage):
+            from .objects import bind_objects
+
             bind_objects(root, raw.storage, keys, whole_root, major, notes)
         else:
             bind_vars(root, raw.storage, keys, major, notes)
     else:
+        from .inferred import infer_legacy, infer_vars
+
         root = Layer(path="", name="model", class_name="Model", config={}, kind="model")
         if isinstance(raw.storage, LegacyStorage):
             infer_legacy(root, raw.storage, major)
         elif isinstance(raw.storage, ObjectStorage):
+            from .objects import infer_objects
+
             infer_objects(root, raw.storage, major, notes)
         else:
             infer_vars(root, raw.storage, major)

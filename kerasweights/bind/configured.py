@@ -15,7 +15,6 @@ from ..layouts import WEIGHTLESS_CLASSES, Context, Var
 from ..layouts.keras import layer_path
 from ..model import Layer
 from ..store import StoredArray
-from .inferred import infer_legacy_layer
 from .weights import SUFFIX, assign
 
 # -- tree from config ---------------------------------------------------------------------------
@@ -74,6 +73,8 @@ def bind_legacy(root: Layer, storage: LegacyStorage, major: int, notes: list[str
         _distribute(layer, arrays, major)
     for name in storage.layer_names:
         if name not in matched and storage.layers.get(name):
+            from .inferred import infer_legacy_layer  # (only for such strays: not imported up front)
+
             notes.append(f"stored layer {name!r} is not in the model config; shown as inferred")
             root.children.append(infer_legacy_layer(name, storage.layers[name], major))
 

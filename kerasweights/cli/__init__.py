@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import KerasWeightsError, MissingExtraError, UsageError
 from . import _commands
-from ._output import error
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -67,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KerasWeightsError as exc:
         if args.debug:
             raise
+        from ._output import error  # (here: summary --json prints nothing else through _output)
+
         return error(str(_named(exc, args)), exit_code(exc))
     except BrokenPipeError:
         return EXIT_OK

@@ -20,14 +20,14 @@ import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import h5py
 
 from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFileError, UnsupportedFormatError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
-from . import _hdf5, _zip, keras_v3, legacy_h5, savedmodel, tensor_bundle, tfjs
+from . import _hdf5, _zip, keras_v3, legacy_h5
 from ._files import kind_of, open_inside, open_regular
 from ._h5guard import HDF5_SIGNATURE
 from ._hdf5 import attr_str, links_outside, open_h5
@@ -35,7 +35,29 @@ from ._hdf5 import get as h5_get
 from ._json import load_json
 from ._raw import LegacyStorage, ObjectStorage, RawModel, Storage, TrackedObject, VarsStorage
 from ._zip import ZipArchive
-from .tensor_bundle import TABLE_MAGIC
+
+# The TensorFlow readers (savedmodel, tensor_bundle, tfjs) and remote are imported where they are
+# used: opening a .keras or .h5 never needs them, and they cost ~6 ms of start-up (PEP 562).
+if TYPE_CHECKING:
+    from . import remote as remote
+    from . import savedmodel as savedmodel
+    from . import tensor_bundle as tensor_bundle
+    from . import tf_objects as tf_objects
+    from . import tfjs as tfjs
+    from .tensor_bundle import TABLE_MAGIC
+
+_LAZY_MODULES = {"remote", "savedmodel", "tensor_bundle", "tf_objects", "tfjs"}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name == "TABLE_MAGIC":
+        return importlib.import_module(".tensor_bundle", __name__).TABLE_MAGIC
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "TABLE_MAGIC",
@@ -192,8 +214,10 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         if path.is_dir():
             _read_directory(path, raw, limits)
             return
-        prefix = savedmodel.index_prefix(path)
+        prefix = _index_prefix(path)
         if prefix is not None and not path.exists():  # a checkpoint prefix: "ckpt" for ckpt.index
+            from . import savedmodel
+
             savedmodel.read_checkpoint(path.parent, prefix.name, raw, limits)
             return
         file: IO[bytes] = open_regular(path)  # owned by raw.resources
@@ -211,6 +235,8 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         raw.resources.callback(h5.close)
         _read_hdf5(h5, raw, limits)
     elif kind == "json":
+        from . import tfjs
+
         document = load_json(file.read(limits.max_json_bytes + 1), "JSON file", limits)
         if isinstance(document, dict) and "weight_map" in document and path is not None:
             keras_v3.read_sharded(path, document, raw, limits)
@@ -240,8 +266,19 @@ def _read_into(source: Source, raw: RawModel, limits: Limits) -> None:
         _read_tf_file(file, path, size, raw, limits)
 
 
+def _index_prefix(path: Path) -> Path | None:
+    """The bundle prefix for a path given by the user: ``ckpt`` (when ``ckpt.index`` exists) or ``ckpt.index``."""
+    if path.name.endswith(".index") and path.is_file():
+        return path.with_name(path.name[: -len(".index")])
+    if not path.exists() and path.with_name(path.name + ".index").is_file():
+        return path
+    return None
+
+
 def _read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
     """A folder is a SavedModel, a checkpoint folder, a TF.js model or a Keras 3 directory, by what it holds."""
+    from . import savedmodel
+
     if savedmodel.is_savedmodel_dir(path):
         savedmodel.read_savedmodel(path, raw, limits)
     elif (path / "config.json").is_file():
@@ -250,6 +287,8 @@ def _read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
         prefix = savedmodel.latest_checkpoint(path, limits)
         savedmodel.read_checkpoint(path, prefix, raw, limits, named_by_state=True)
     elif (path / "model.json").is_file():
+        from . import tfjs
+
         document = load_json(_read_small(path / "model.json", limits), "model.json", limits)
         if not tfjs.is_tfjs(document):
             raise UnsupportedFormatError("directory holds a model.json that is not a TensorFlow.js model")
@@ -265,6 +304,8 @@ def _read_small(path: Path, limits: Limits) -> bytes:
 
 def _read_tf_file(file: IO[bytes], path: Path | None, size: int, raw: RawModel, limits: Limits) -> None:
     """A tensor bundle index (by its table footer) or a SavedModel's protocol buffers (by parsing)."""
+    from . import savedmodel, tensor_bundle
+
     file.seek(max(size - 8, 0))
     if size >= 48 and file.read(8) == tensor_bundle.TABLE_MAGIC:
         if path is None:

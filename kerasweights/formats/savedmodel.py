@@ -68,15 +68,6 @@ def protobuf_kind(data: bytes, limits: Limits) -> str | None:
     return None
 
 
-def index_prefix(path: Path) -> Path | None:
-    """The bundle prefix for a path given by the user: ``ckpt`` (when ``ckpt.index`` exists) or ``ckpt.index``."""
-    if path.name.endswith(".index") and path.is_file():
-        return path.with_name(path.name[: -len(".index")])
-    if not path.exists() and path.with_name(path.name + ".index").is_file():
-        return path
-    return None
-
-
 # -- SavedModel -----------------------------------------------------------------------------------
 
 
