@@ -53,27 +53,7 @@ def open_h5(source: str | os.PathLike[str] | IO[bytes], owned: bool = False) -> 
         raise CorruptFileError(f"cannot open as HDF5 ({_reason(exc)})") from None
     h5.guard = guard
     _GUARDS[h5.id.fileno] = guard
-    _roomy_metadata_cache(h5)
     return h5
-
-
-_MDC_BYTES = 32 * 1024 * 1024
-
-
-def _roomy_metadata_cache(h5: h5py.File) -> None:
-    """Start libhdf5's metadata cache at 32 MiB (default 2 MiB, grown only as misses mount up):
-    the groups and headers of a 4,000-layer model then stay cached, and every read that misses
-    costs a call into Python (the file-object driver). Read 118,000 times for 4,000 layers
-    before, 70,000 after."""
-    try:
-        config = h5.id.get_mdc_config()
-        config.set_initial_size = True
-        config.initial_size = _MDC_BYTES
-        config.min_size = min(config.min_size, _MDC_BYTES)
-        config.max_size = max(config.max_size, 2 * _MDC_BYTES)
-        h5.id.set_mdc_config(config)
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass  # an older libhdf5 or h5py: the default cache works, only slower
 
 
 class _GuardedH5File(h5py.File):  # type: ignore[misc]  # h5py ships no type stubs

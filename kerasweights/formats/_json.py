@@ -37,7 +37,7 @@ def load_json(data: bytes | str, what: str, limits: Limits) -> Any:
         raise ConfigError(f"{what} is not usable JSON ({exc})") from None
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # (unrolled: twice as fast as one alternation per character)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _INNERMOST = re.compile(r"[\[{][\]}]")
 
