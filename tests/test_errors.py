@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
 
 import kerasweights
 from kerasweights import errors
@@ -123,3 +123,25 @@ def test_a_malformed_config_is_a_config_error(tmp_path: Path) -> None:
     config.write_text('{"class_name": "Sequential", "config": {"layers": [{"class_name": 7}]}}')
     with pytest.raises(kerasweights.ConfigError, match="class_name"):
         kerasweights.open(FIXTURES / "k3/rnn_seq.weights.h5", config=config)
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "stream", "text"),
+    [
+        pytest.param(["summary", RNN, "--json"], 0, "stdout", '"format": "keras-zip"', id="ok"),
+        pytest.param(["summary", "missing.keras"], 3, "stderr", "missing.keras: no such file", id="unreadable"),
+        pytest.param(["summary"], 2, "stderr", "the following arguments are required", id="usage"),
+    ],
+)
+def test_the_process_entry_point_exits_with_the_commands_code(argv, code, stream, text):
+    """``python -m kerasweights`` (and the console script, ``cli.run``) exits with :func:`main`'s code
+    and loses no output (it skips shutdown's garbage collections, not its flushing)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "kerasweights", *argv], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == code
+    assert text in getattr(done, stream)
+
+
+def test_the_console_script_is_the_process_entry_point():
+    assert 'kerasweights = "kerasweights.cli:run"' in (ROOT / "pyproject.toml").read_text()

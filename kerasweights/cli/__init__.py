@@ -9,8 +9,10 @@ or an optional extra is missing. :data:`EXIT_CODES` is the one map from error to
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import KerasWeightsError, MissingExtraError, UsageError
@@ -74,6 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kerasweights: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> NoReturn:
+    """The ``kerasweights`` console script and ``python -m kerasweights``: :func:`main`, then exit."""
+    code = main()
+    # The process ends here, and interpreter shutdown would still run full garbage collections
+    # over every object numpy, h5py and kerasweights made: about 20 ms, a tenth of a summary.
+    gc.freeze()
+    sys.exit(code)
 
 
 def _named(exc: KerasWeightsError, args: argparse.Namespace) -> KerasWeightsError:
