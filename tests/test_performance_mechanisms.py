@@ -107,6 +107,39 @@ def test_the_spy_sees_a_read(data_reads: list[str]) -> None:
     assert any(call.startswith("read_dataset /layers/gru/cell/vars/0") for call in data_reads)
 
 
+@pytest.fixture
+def dataset_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every dataset opened through libhdf5 (by path, as the readers open them)."""
+    opened: list[str] = []
+    original = h5py.h5d.open
+
+    def spy(loc: Any, name: bytes, *args: Any, **kwargs: Any) -> Any:
+        opened.append(name.decode("utf-8", "surrogateescape"))
+        return original(loc, name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.h5d, "open", spy)
+    return opened
+
+
+@pytest.mark.parametrize(("path", "config"), every_file())
+def test_summary_opens_no_dataset(path: Path, config: Path | None, dataset_opens: list[str]) -> None:
+    """Shapes and dtypes come from each dataset's object header (``tests/test_h5_headers.py``
+    holds them to libhdf5's); a dataset is opened when it is read. Only bfloat16, an opaque
+    HDF5 type, is left to libhdf5."""
+    with kerasweights.open(path, config=config) as model:
+        render.summary_dict(model)
+        opaque = [w.array.key for w in model.weights() if w.dtype == "bfloat16"]
+    assert [name for name in dataset_opens if not any(key.endswith(name) for key in opaque)] == []
+
+
+def test_the_open_spy_sees_a_read(dataset_opens: list[str]) -> None:
+    """Guards the test above: reading a weight opens its dataset, and that is noticed."""
+    with kerasweights.open(FIXTURES / "k3" / "rnn_seq.h5") as model:
+        assert dataset_opens == []
+        model.layer("enc_gru").weight("kernel").read()
+    assert len(dataset_opens) == 1
+
+
 # -- 2. a stored .keras member is read in place ----------------------------------------------------
 
 
