@@ -10,6 +10,7 @@ either agrees exactly or declines (``None``) and libhdf5 answers.
 from __future__ import annotations
 
 import contextlib
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import zipfile_deflate64  # noqa: F401  (teaches zipfile Deflate64, for one fixt
 from conftest import FIXTURES, corpus_files
 
 import kerasweights
+from kerasweights.cli import main
 from kerasweights.formats import _hdf5
 
 FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.suffix in (".h5", ".keras"))
@@ -170,3 +172,23 @@ def test_variable_length_string_lists_read_from_the_heap_match_h5py(tmp_path, va
     with _hdf5.open_h5(path) as h5:
         assert _hdf5.Tree(h5).str_list("layer", "weight_names") == expected == values
         assert _hdf5.read_str_list(h5["layer"], "weight_names") == values
+
+
+@pytest.mark.parametrize("rows", [0, 7, 2**62, 2**64 - 1], ids=["zero", "seven", "2**62", "2**64-1"])
+def test_a_shape_its_storage_does_not_hold_is_left_to_libhdf5(tmp_path, rows, capsys):
+    """A contiguous dataset whose declared rows were altered: libhdf5 refuses to open it (its
+    storage size no longer matches), so the guard does not decode it and a summary fails as
+    libhdf5 says, naming the file, instead of showing a shape no read could give."""
+    path = tmp_path / "m.h5"
+    data = bytearray((FIXTURES / "k3/rnn_seq.h5").read_bytes())
+    key = "model_weights/enc_gru/rnn_seq/enc_gru/gru_cell/kernel"
+    with h5py.File(FIXTURES / "k3/rnn_seq.h5") as h5:
+        address, shape = h5py.h5o.get_info(h5[key].id).addr, h5[key].shape
+    at = data.index(struct.pack("<2Q", *shape), address)  # the dataspace message's dimensions
+    data[at : at + 8] = struct.pack("<Q", rows)
+    path.write_bytes(data)
+    with _hdf5.open_h5(path) as h5:
+        tree = _hdf5.Tree(h5)
+        assert tree.dataset_facts(key) is None
+    assert main(["summary", str(path)]) == 3
+    assert capsys.readouterr().err.startswith(f"kerasweights: error: {path}: cannot read /{key} (")

@@ -884,6 +884,35 @@ def test_huge_declared_shape_is_summarised_without_reading(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param((2**62, 15), id="2**62-rows"),
+        pytest.param((2**40, 2**40), id="2**80-values"),
+        pytest.param((2**31, 2**31), id="2**64-bytes"),
+    ],
+)
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["weights", "{path}", "--stats"], id="stats"),
+        pytest.param(["export", "{path}", "-o", "{tmp}/o.npz"], id="npz"),
+        pytest.param(["export", "{path}", "-o", "{tmp}/o.safetensors"], id="safetensors"),
+    ],
+)
+def test_declared_sizes_past_int64_are_refused_by_the_limit(tmp_path, capsys, shape, argv):
+    """Sizes are exact integers: a product of declared dimensions that wraps around in int64
+    must not slip under the array limit (it used to reach numpy, which said "array is too big")."""
+
+    def make(f: h5py.File, key: str, values: np.ndarray) -> None:
+        f.create_dataset(key, shape=shape, dtype="f4", chunks=(1, 1))  # nothing written: the file stays small
+
+    path, _ = legacy_with(make)(tmp_path)
+    assert main([a.format(path=path, tmp=tmp_path) for a in argv]) == 3
+    err = capsys.readouterr().err
+    assert f"{path}: dataset /{LEGACY_KERNEL} declares {4 * shape[0] * shape[1]:,} bytes, over the limit of" in err
+
+
+@pytest.mark.parametrize(
     "shape", [pytest.param("diamonds", id="2**40-paths"), pytest.param("cycle", id="group-inside-itself")]
 )
 def test_hard_link_graphs_are_walked_once(tmp_path, shape):

@@ -8,6 +8,7 @@ their Keras variable name rather than the file's internal name (``vars/0`` in Ke
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import zipfile
@@ -150,7 +151,7 @@ def _write_safetensors(
     header: dict[str, Any] = {"__metadata__": dict(metadata)} if metadata else {}
     offset = 0
     for key, dtype, shape in plan:
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        size = math.prod(shape) * dtype.itemsize  # (exact: int64 would wrap for a hostile shape)
         header[key] = {
             "dtype": SAFETENSORS_DTYPES[dtype.name],
             "shape": list(shape),

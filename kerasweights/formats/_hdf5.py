@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import weakref
 from collections.abc import Callable, Iterator
@@ -443,7 +444,7 @@ def read_dataset(ds: h5py.Dataset, limits: Limits, index: tuple[int | slice, ...
         raise UnsafeContentError(f"dataset {ds.name} {problem}; refusing to read it")
     if ds.dtype.kind in "OSU":  # strings, not weights (and variable-length ones live in the global heap)
         raise CorruptFileError(f"dataset {ds.name} holds {ds.dtype} values, not numbers")
-    nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
+    nbytes = math.prod(ds.shape) * ds.dtype.itemsize  # (exact: int64 would wrap for a hostile shape)
     if nbytes > limits.max_array_bytes:
         raise LimitExceededError(
             f"dataset {ds.name} declares {nbytes:,} bytes, over the limit of {limits.max_array_bytes:,}"

@@ -10,6 +10,7 @@ a tensor's bytes are read, and their CRC32C checked, only when that tensor is as
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 from dataclasses import dataclass
@@ -272,7 +273,7 @@ class TensorBundle:
                 f"tensor {entry.key!r} is saved as partitioned slices, which kerasweights does not read"
             )
         itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
-        expected = int(np.prod(entry.shape, dtype=np.int64)) * itemsize
+        expected = math.prod(entry.shape) * itemsize  # (exact: int64 would wrap for a hostile shape)
         if expected != entry.size:
             raise CorruptFileError(
                 f"tensor {entry.key!r} of shape {entry.shape} ({dtype}) should take {expected:,} bytes, the index says {entry.size:,}"
