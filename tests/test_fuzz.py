@@ -7,7 +7,8 @@ files whose attributes live in HDF5 dense storage (``fixtures/dense``). Round 2 
 adds: a file of a sample replaced by a named pipe, ``/dev/zero``, a socket or a link out of
 its folder (never waited on); a member replaced by a deflate, bzip2, lzma or Deflate64
 bomb declaring any size and CRC; and large-N structures (thousands of shard names, empty
-groups, ``layer_names`` chunks, a cyclic graph) that only a linear walk gets through in time. Then either the model
+groups, ``layer_names`` chunks, a cyclic graph) that only a linear walk gets through in time, and
+bits flipped in dataset headers, whose shapes the guard decodes itself. Then either the model
 opens and survives everything a user may do (walk, summary, every matrix, every weight read;
 a :class:`LayoutError` is fine, it is a :class:`KerasWeightsError`), or opening or reading
 raises a :class:`KerasWeightsError` whose message is one line naming the file. Any other
@@ -51,6 +52,7 @@ from hypothesis import strategies as st
 import kerasweights
 from kerasweights import KerasWeightsError, LayoutError
 from kerasweights.cli import _render as render
+from kerasweights.formats import _hdf5
 
 VARIANTS = FIXTURES / "variants"
 LONG_RUN = int(os.environ.get("KERASWEIGHTS_FUZZ_EXAMPLES", "0"))
@@ -634,3 +636,66 @@ def test_large_n_structures_stay_linear(workdir, case):
         assert time.perf_counter() - start < 30 + n / 100  # seconds: a quadratic walk of 5,000 takes minutes
     finally:
         shutil.rmtree(folder)
+
+
+# -- round 3 (issue 13): dataset headers the guard decodes instead of libhdf5 ---------------------------
+
+H5_SAMPLES = [s for s in SAMPLES if len(s.files) == 1 and s.entry.endswith(".h5")]
+
+
+@functools.cache
+def _dataset_headers(sample: Sample) -> list[int]:
+    """Where each dataset's object header starts in ``sample``'s file."""
+    path = Path(tempfile.mkdtemp()) / sample.entry
+    path.write_bytes(sample.files[sample.entry])
+    try:
+        with h5py.File(path, "r") as h5:
+            addresses: list[int] = []
+            h5.visititems(
+                lambda _, node: (
+                    addresses.append(h5py.h5o.get_info(node.id).addr) if isinstance(node, h5py.Dataset) else None
+                )
+            )
+        return addresses
+    finally:
+        shutil.rmtree(path.parent)
+
+
+@st.composite
+def header_flipped(draw: st.DrawFn) -> tuple[Sample, dict[str, bytes]]:
+    """Bits flipped in the first 256 bytes of a dataset's object header: its dataspace, datatype,
+    fill value and layout messages, which a summary decodes without libhdf5."""
+    sample = draw(st.sampled_from(H5_SAMPLES))
+    data = bytearray(sample.files[sample.entry])
+    start = draw(st.sampled_from(_dataset_headers(sample)))
+    for offset, bit in draw(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 7)), min_size=1, max_size=4)):
+        if start + offset < len(data):
+            data[start + offset] ^= 1 << bit
+    return sample, Files({sample.entry: bytes(data)})
+
+
+@FUZZ
+@given(case=header_flipped())
+def test_damaged_dataset_headers_decode_as_libhdf5_reads_them(workdir, case):
+    """The contract holds, and a shape or dtype the guard decodes is the one libhdf5 opens (when it
+    opens the dataset at all: when it does not, reading says so, in one line)."""
+    sample, files = case
+    assert_contract(workdir, sample, files)
+    path = workdir / f"headers{next(_cases)}.h5"
+    path.write_bytes(files[sample.entry])
+    try:
+        with _hdf5.open_h5(path) as h5:
+            tree = _hdf5.Tree(h5)
+            for where, kind in tree.kinds.items():
+                facts = tree.dataset_facts(where) if kind == h5py.h5o.TYPE_DATASET else None
+                if facts is None:
+                    continue
+                try:
+                    dsid = h5py.h5d.open(h5.id, where.encode("utf-8", "surrogateescape"))
+                except (OSError, KeyError, ValueError, TypeError):
+                    continue
+                assert (facts.shape, facts.dtype) == (dsid.shape, str(dsid.dtype)), where
+    except KerasWeightsError:
+        pass  # (the file as a whole is refused: assert_contract checked how)
+    finally:
+        path.unlink()

@@ -328,3 +328,50 @@ def test_audit_of_a_folder_reports_pipes_and_devices_without_blocking(tmp_path, 
             f"not a regular file but {kind}; refusing to read it",
         ), finding
     assert files["good.keras"]["findings"] == [] and code == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        pytest.param("shard.bin", True, id="plain"),
+        pytest.param("weights/shard.bin", True, id="subfolder"),
+        pytest.param("../shard.bin", False, id="parent"),
+        pytest.param("weights/../../shard.bin", False, id="parent-inside"),
+        pytest.param("/etc/passwd", False, id="absolute"),
+        pytest.param("\\\\server\\share", False, id="unc"),
+        pytest.param("..\\shard.bin", False, id="backslash-parent"),
+        pytest.param("C:shard.bin", False, id="drive"),
+        pytest.param("shard\x00.bin", False, id="nul"),
+        pytest.param("", False, id="empty"),
+        pytest.param(".", False, id="the-folder"),
+        pytest.param("weights/", False, id="a-folder"),
+    ],
+)
+def test_names_a_model_gives_its_files_stay_in_its_folder(tmp_path, name, allowed):
+    """One rule for every file a model names (Keras shards and folder members, TF.js shards,
+    checkpoint files): a relative path that stays in the folder, links resolved."""
+    from kerasweights.formats._files import inside
+
+    (tmp_path / "weights").mkdir()
+    if allowed:
+        assert inside(tmp_path, name, f"shard {name!r}") == tmp_path / name
+    else:
+        with pytest.raises(UnsafeContentError, match=r"points outside the model's folder$"):
+            inside(tmp_path, name, f"shard {name!r}")
+
+
+@pytest.mark.parametrize("target", ["../outside.bin", "/etc/hostname"], ids=["relative", "absolute"])
+def test_a_link_out_of_the_folder_is_named_with_its_target(tmp_path, target):
+    from kerasweights.formats._files import inside
+
+    folder = tmp_path / "model"
+    (folder / "weights").mkdir(parents=True)
+    (tmp_path / "outside.bin").write_bytes(b"x")
+    (folder / "weights" / "shard.bin").symlink_to(target if target.startswith("/") else "../" + target)
+    (folder / "inner.bin").write_bytes(b"x")
+    (folder / "weights" / "ok.bin").symlink_to("../inner.bin")  # a link that stays inside is fine
+    assert inside(folder, "weights/ok.bin", "shard") == folder / "weights/ok.bin"
+    with pytest.raises(UnsafeContentError) as info:
+        inside(folder, "weights/shard.bin", "shard 'weights/shard.bin'")
+    assert info.value.problem.startswith("shard 'weights/shard.bin' is a symbolic link to /")
+    assert info.value.problem.endswith(", outside the model's folder; such links are never followed")

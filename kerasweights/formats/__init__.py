@@ -28,7 +28,7 @@ from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFi
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
 from . import _hdf5, _zip, keras_v3, legacy_h5
-from ._files import kind_of, open_inside, open_regular
+from ._files import kind_of, open_inside, open_regular, read_small
 from ._h5guard import HDF5_SIGNATURE
 from ._hdf5 import attr_str, links_outside, open_h5
 from ._hdf5 import get as h5_get
@@ -299,7 +299,7 @@ def _read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
 
 def _read_small(path: Path, limits: Limits) -> bytes:
     with open_regular(path, path.name) as f:
-        return f.read(limits.max_json_bytes + 1)
+        return read_small(f, path.name, limits.max_json_bytes)
 
 
 def _read_tf_file(file: IO[bytes], path: Path | None, size: int, raw: RawModel, limits: Limits) -> None:

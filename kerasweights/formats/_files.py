@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 from typing import IO
 
-from ..errors import UnsafeContentError, UnsupportedFormatError
+from ..errors import CorruptFileError, LimitExceededError, UnsafeContentError, UnsupportedFormatError
 
 _KINDS = {
     stat.S_IFIFO: "a named pipe (FIFO)",
@@ -66,12 +66,16 @@ def open_regular(path: str | os.PathLike[str], what: str | None = None, bufferin
 
 
 def inside(folder: str | os.PathLike[str], name: str, what: str, where: str = "the model's folder") -> Path:
-    """``folder/name`` once it is a plain name whose target (links followed) stays in ``folder``.
+    """``folder/name`` once ``name`` is a relative path (subfolders allowed) whose target, links
+    followed, stays in ``folder``.
 
-    Sharded weights and ``save(zipped=False)`` folders name their files; a symbolic link
-    among them could make kerasweights read (and export) any file on the machine.
+    Sharded weights, TF.js shards, checkpoints and ``save(zipped=False)`` folders name their
+    files; an absolute path, ``..`` or a symbolic link among them could make kerasweights read
+    (and export) any file on the machine.
     """
-    if not name or os.path.basename(name) != name or name in (".", ".."):
+    parts = name.replace("\\", "/").split("/")  # (a backslash separates on Windows)
+    rooted = os.path.isabs(name) or parts[0] == "" or ":" in name[:3]  # /x, \\x, C:x (and "")
+    if rooted or "\x00" in name or ".." in parts or parts[-1] in ("", "."):
         raise UnsafeContentError(f"{what} points outside {where}")
     path = Path(folder) / name
     base = os.path.realpath(folder)
@@ -99,3 +103,21 @@ def open_inside(
         file.close()
         raise
     return file
+
+
+def read_small(file: IO[bytes], what: str, max_bytes: int) -> bytes:
+    """The whole of an opened metadata file, refused before reading when it is over ``max_bytes``."""
+    size = os.fstat(file.fileno()).st_size
+    if size > max_bytes:
+        raise LimitExceededError(f"{what} is {size:,} bytes, over the limit of {max_bytes:,}")
+    return file.read(max_bytes + 1)
+
+
+def read_small_file(path: str | os.PathLike[str], what: str, max_bytes: int) -> bytes:
+    """:func:`read_small` of the regular file at ``path``; a missing one is a damaged model."""
+    try:
+        file = open_regular(path, what)
+    except FileNotFoundError:
+        raise CorruptFileError(f"{what} is missing") from None
+    with file:
+        return read_small(file, what, max_bytes)

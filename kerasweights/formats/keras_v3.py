@@ -10,10 +10,10 @@ from typing import IO, Any
 
 import h5py
 
-from ..errors import ConfigError, CorruptFileError, LimitExceededError, UnsafeContentError, UnsupportedFormatError
+from ..errors import ConfigError, CorruptFileError, UnsafeContentError, UnsupportedFormatError
 from ..limits import Limits
 from . import _hdf5
-from ._files import inside, open_inside
+from ._files import inside, open_inside, read_small
 from ._json import load_json
 from ._raw import RawModel, VarsStorage
 from ._vars import read_vars_tree
@@ -150,7 +150,4 @@ def _apply_metadata(raw: RawModel, metadata: object) -> None:
 
 def _read_small(folder: Path, name: str, limits: Limits) -> bytes:
     with open_inside(folder, name, name) as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > limits.max_json_bytes:  # refused before reading any of it
-            raise LimitExceededError(f"{name} is {size:,} bytes, over the limit of {limits.max_json_bytes:,}")
-        return f.read(limits.max_json_bytes + 1)
+        return read_small(f, name, limits.max_json_bytes)

@@ -22,8 +22,8 @@ from typing import Any
 from ..errors import ConfigError, CorruptFileError, UnsafeContentError, UnsupportedFormatError
 from ..limits import Limits
 from . import _protobuf
+from ._files import inside, read_small_file
 from ._json import load_json
-from ._paths import inside, read_small
 from ._raw import ObjectStorage, RawModel, TrackedObject
 from .tensor_bundle import TensorBundle
 from .tf_objects import read_objects
@@ -92,7 +92,7 @@ def read_savedmodel(folder: Path, raw: RawModel, limits: Limits) -> None:
             f"the SavedModel has no Keras metadata ({KERAS_METADATA}, or in {SAVED_MODEL} before TF 2.5): "
             "layers are inferred from its object graph"
         )
-    variables = inside(folder, "variables", "variables folder")
+    variables = inside(folder, "variables", "folder 'variables'")
     if not (variables / "variables.index").is_file():
         raise CorruptFileError("SavedModel has no variables/variables.index")
     bundle = TensorBundle(variables / "variables", variables, limits, label="variables/variables")
@@ -113,12 +113,12 @@ def _metadata_nodes(folder: Path, limits: Limits) -> list[Any]:
     """Every Keras object's ``node_path`` and JSON metadata: from ``keras_metadata.pb`` (TF >= 2.5) or,
     before, from the ``SavedUserObject.metadata`` of ``saved_model.pb``'s object graph."""
     if (folder / KERAS_METADATA).is_file():
-        inside(folder, KERAS_METADATA, "metadata file")
-        data = read_small(folder / KERAS_METADATA, KERAS_METADATA, limits.max_protobuf_bytes)
+        inside(folder, KERAS_METADATA, KERAS_METADATA)
+        data = read_small_file(folder / KERAS_METADATA, KERAS_METADATA, limits.max_protobuf_bytes)
         return list(_protobuf.decode("SavedMetadata", data, KERAS_METADATA, limits.max_protobuf_bytes).nodes)
     if not (folder / SAVED_MODEL).is_file():
         return []
-    data = read_small(inside(folder, SAVED_MODEL, "graph file"), SAVED_MODEL, limits.max_protobuf_bytes)
+    data = read_small_file(inside(folder, SAVED_MODEL, SAVED_MODEL), SAVED_MODEL, limits.max_protobuf_bytes)
     model = _protobuf.parse(_protobuf.SavedModel, data, SAVED_MODEL, limits.max_protobuf_bytes)
     if not model.meta_graphs:
         return []
@@ -236,7 +236,7 @@ def graph_ops(folder: Path, limits: Limits) -> Counter[tuple[str, str]]:
 
     The ops are listed, never run. ``function`` is ``""`` for the top-level graph.
     """
-    data = read_small(inside(folder, SAVED_MODEL, "graph file"), SAVED_MODEL, limits.max_protobuf_bytes)
+    data = read_small_file(inside(folder, SAVED_MODEL, SAVED_MODEL), SAVED_MODEL, limits.max_protobuf_bytes)
     model = _protobuf.parse(_protobuf.SavedModel, data, SAVED_MODEL, limits.max_protobuf_bytes)
     found: Counter[tuple[str, str]] = Counter()
     for meta_graph in model.meta_graphs:
@@ -268,7 +268,7 @@ _STATE_LINE = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"\s
 
 def latest_checkpoint(folder: Path, limits: Limits) -> str:
     """The prefix named by a folder's ``checkpoint`` file (the last save, whatever its name)."""
-    text = read_small(folder / CHECKPOINT_STATE, CHECKPOINT_STATE, limits.max_json_bytes).decode(
+    text = read_small_file(folder / CHECKPOINT_STATE, CHECKPOINT_STATE, limits.max_json_bytes).decode(
         "utf-8", errors="replace"
     )
     match = _STATE_LINE.search(text)
@@ -287,7 +287,7 @@ def latest_checkpoint(folder: Path, limits: Limits) -> str:
 def read_checkpoint(folder: Path, prefix: str, raw: RawModel, limits: Limits, named_by_state: bool = False) -> None:
     """Fill ``raw`` from the TF checkpoint ``folder/prefix`` (.index + .data shards)."""
     raw.format = "tf-checkpoint"
-    index = inside(folder, prefix + ".index", "checkpoint index")
+    index = inside(folder, prefix + ".index", f"checkpoint index {prefix + '.index'!r}")
     if not index.is_file():
         raise CorruptFileError(f"checkpoint {prefix!r} has no {prefix}.index")
     bundle = TensorBundle(folder / prefix, index.parent, limits, label=prefix)

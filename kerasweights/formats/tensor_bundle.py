@@ -23,8 +23,7 @@ from ..errors import CorruptFileError, LimitExceededError, UnsupportedFormatErro
 from ..limits import Limits
 from ..store import Index, StoredArray
 from . import _crc32c, _protobuf
-from ._files import open_regular
-from ._paths import inside, read_small
+from ._files import inside, open_regular, read_small_file
 
 TABLE_MAGIC = struct.pack("<Q", 0xDB4775248B80FB57)
 FOOTER_BYTES = 48
@@ -154,8 +153,9 @@ class TensorBundle:
         self.folder = folder
         self.limits = limits
         self.label = label or prefix.name
-        index_path = inside(folder, prefix.name + ".index", "tensor bundle index")
-        data = read_small(index_path, f"{self.label}.index", limits.max_index_bytes)
+        index_name = prefix.name + ".index"
+        index_path = inside(folder, index_name, f"tensor bundle index {index_name!r}")
+        data = read_small_file(index_path, f"{self.label}.index", limits.max_index_bytes)
         what = f"{self.label}.index"
         header: Any = None
         self.entries: dict[str, Entry] = {}
@@ -204,7 +204,7 @@ class TensorBundle:
         """Every shard exists inside the folder and holds the bytes its entries point at."""
         sizes = {}
         for i in range(self.num_shards):
-            path = inside(self.folder, self.shard_name(i), "data shard")
+            path = inside(self.folder, self.shard_name(i), f"data shard {self.shard_name(i)!r}")
             if not path.is_file():
                 raise CorruptFileError(f"data shard {self.shard_name(i)} is missing")
             sizes[i] = path.stat().st_size
@@ -229,7 +229,9 @@ class TensorBundle:
         with self._lock:
             f = self._files.get(entry.shard_id)
             if f is None:
-                f = open_regular(inside(self.folder, name, "data shard"), f"data shard {name}")  # closed by close()
+                f = open_regular(
+                    inside(self.folder, name, f"data shard {name!r}"), f"data shard {name}"
+                )  # closed by close()
                 self._files[entry.shard_id] = f
             f.seek(entry.offset)
             data = f.read(entry.size)

@@ -21,8 +21,7 @@ import numpy as np
 from ..errors import ConfigError, CorruptFileError, LimitExceededError, UnsupportedFormatError
 from ..limits import Limits
 from ..store import Index, StoredArray
-from ._files import open_regular
-from ._paths import inside
+from ._files import inside, open_regular
 from ._raw import LegacyStorage, RawModel
 
 _DTYPES = {
@@ -124,7 +123,7 @@ def _open_group(folder: Path, paths: list[Any], raw: RawModel) -> _Group:
     for name in paths:
         if not isinstance(name, str):
             raise ConfigError("model.json weight shard path is not a string")
-        shard = inside(folder, name, "weight shard")
+        shard = inside(folder, name, f"weight shard {name!r}")
         if not shard.is_file():
             raise CorruptFileError(f"weight shard {name} listed in model.json is missing")
         files.append(shard)
