@@ -385,7 +385,7 @@ class AttributeFacts:
     """A variable-length string attribute's elements: each (length, global heap collection
     address, object index), in order; ``None`` for other types or a truncated message."""
     rank: int = 0
-    """The rank of its dataspace (0: a scalar)."""
+    """The rank of its dataspace (0: a scalar), for strings."""
 
 
 _STRING_CLASS, _FIXED_POINT, _FLOATING_POINT = 3, 0, 1
@@ -423,7 +423,8 @@ def _decode_attribute(message: memoryview, addr_size: int, length_size: int) -> 
             refs = tuple((_u(data, i, 4), _u(data, i + 4, addr_size), _u(data, i + 4 + addr_size, 4)) for i in at)
         return AttributeFacts(longest=longest, vlen_refs=refs, rank=rank)
     if kind == _STRING_CLASS and size and count * size <= min(len(data), _MAX_DECODED):
-        return AttributeFacts(strings=tuple(bytes(data[i * size : (i + 1) * size]).rstrip(b"\0") for i in range(count)))
+        strings = tuple(bytes(data[i * size : (i + 1) * size]).rstrip(b"\0") for i in range(count))
+        return AttributeFacts(strings=strings, rank=rank)
     if kind in (_FIXED_POINT, _FLOATING_POINT) and count == 0:
         return AttributeFacts(empty_numbers=True)
     return AttributeFacts()

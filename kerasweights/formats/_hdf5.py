@@ -201,11 +201,8 @@ def header_str(guard: HeapGuard, address: int, name: str, where: str) -> str | N
     by :class:`HeapGuard` (its declared length checked first), or ``None`` when it is not one
     (absent, another type, or stored otherwise: libhdf5 reads those)."""
     facts = guard.attributes(address, where).get(name.encode())
-    if facts is None or facts.vlen_refs is None or facts.rank != 0 or len(facts.vlen_refs) != 1:
-        return None
-    refuse_long_strings(facts, name, where, _MAX_ATTRIBUTE_STRING)
-    data = guard.vlen_string(facts.vlen_refs[0])
-    return None if data is None else data.decode("utf-8", errors="replace")
+    strings = _known_strings(guard, facts, name, where) if facts is not None and facts.rank == 0 else None
+    return strings[0] if strings is not None and len(strings) == 1 else None
 
 
 def get(group: h5py.Group, path: str) -> h5py.Group | h5py.Dataset | None:
