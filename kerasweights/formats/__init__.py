@@ -28,7 +28,7 @@ from ..errors import ConfigError, CorruptFileError, KerasWeightsError, MissingFi
 from ..limits import DEFAULT_LIMITS, Limits
 from ..store import Index, Reader, StoredArray
 from . import _hdf5, _zip, keras_v3, legacy_h5
-from ._files import kind_of, open_inside, open_regular, read_small
+from ._files import kind_of, open_inside, open_regular, read_small_file
 from ._h5guard import HDF5_SIGNATURE
 from ._hdf5 import attr_str, links_outside, open_h5
 from ._hdf5 import get as h5_get
@@ -289,17 +289,14 @@ def _read_directory(path: Path, raw: RawModel, limits: Limits) -> None:
     elif (path / "model.json").is_file():
         from . import tfjs
 
-        document = load_json(_read_small(path / "model.json", limits), "model.json", limits)
+        document = load_json(
+            read_small_file(path / "model.json", "model.json", limits.max_json_bytes), "model.json", limits
+        )
         if not tfjs.is_tfjs(document):
             raise UnsupportedFormatError("directory holds a model.json that is not a TensorFlow.js model")
         tfjs.read_tfjs(path / "model.json", document, raw, limits)
     else:
         keras_v3.read_directory(path, raw, limits)  # explains what a Keras directory needs
-
-
-def _read_small(path: Path, limits: Limits) -> bytes:
-    with open_regular(path, path.name) as f:
-        return read_small(f, path.name, limits.max_json_bytes)
 
 
 def _read_tf_file(file: IO[bytes], path: Path | None, size: int, raw: RawModel, limits: Limits) -> None:

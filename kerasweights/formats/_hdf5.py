@@ -295,6 +295,8 @@ class Tree:
 
     def __init__(self, root: h5py.Group) -> None:
         self.root = root
+        self._base = root.name.rstrip("/")  # (h5py asks libhdf5 for a name each time)
+        self._guard = _GUARDS.get(root.id.fileno)
         self.kinds: dict[str, int] = {}
         self.headers: dict[str, tuple[int, int]] = {}  # path -> (object header address, attribute count or -1)
 
@@ -316,9 +318,7 @@ class Tree:
         address, count = self.headers[path]
         if count == 0:
             return None
-        guard = _GUARDS.get(self.root.id.fileno)
-        where = f"{self.root.name.rstrip('/')}/{path}"
-        value = header_str(guard, address, name, where) if guard is not None else None
+        value = header_str(self._guard, address, name, self._where(path)) if self._guard is not None else None
         if value is not None:
             return value
         node = self.get(path)
@@ -330,16 +330,14 @@ class Tree:
         address, count = self.headers[path]
         if count == 0:
             return None
-        guard = _GUARDS.get(self.root.id.fileno)
-        where = f"{self.root.name.rstrip('/')}/{path}"
-        facts = guard.attributes(address, where) if guard is not None else None
-        return _str_list(guard, facts, lambda: self.get(path), name, where)
+        where = self._where(path)
+        facts = self._guard.attributes(address, where) if self._guard is not None else None
+        return _str_list(self._guard, facts, lambda: self.get(path), name, where)
 
     def dataset_facts(self, path: str) -> DatasetFacts | None:
         """The shape and dtype of the dataset at ``path`` from its header, without opening it
         (``None``: open it and ask libhdf5)."""
-        guard = _GUARDS.get(self.root.id.fileno)
-        return guard.dataset_facts(self.headers[path][0]) if guard is not None else None
+        return self._guard.dataset_facts(self.headers[path][0]) if self._guard is not None else None
 
     def dataset(self, path: str) -> h5py.h5d.DatasetID:
         if not self.root.id.valid:  # (libhdf5's own words for this differ between versions)
@@ -347,7 +345,10 @@ class Tree:
         try:
             return h5py.h5d.open(self.root.id, path.encode("utf-8", "surrogateescape"))
         except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise CorruptFileError(f"cannot read {self.root.name.rstrip('/')}/{path} ({_reason(exc)})") from None
+            raise CorruptFileError(f"cannot read {self._where(path)} ({_reason(exc)})") from None
+
+    def _where(self, path: str) -> str:
+        return f"{self._base}/{path}"
 
     def get(self, path: str) -> h5py.Group | h5py.Dataset | None:
         if path not in self.kinds:
@@ -355,7 +356,7 @@ class Tree:
         try:
             oid = h5py.h5o.open(self.root.id, path.encode("utf-8", "surrogateescape"))
         except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise CorruptFileError(f"cannot read {self.root.name.rstrip('/')}/{path} ({_reason(exc)})") from None
+            raise CorruptFileError(f"cannot read {self._where(path)} ({_reason(exc)})") from None
         if isinstance(oid, h5py.h5g.GroupID):
             return h5py.Group(oid)
         if isinstance(oid, h5py.h5d.DatasetID):

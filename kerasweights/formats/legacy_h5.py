@@ -55,7 +55,7 @@ def _read_layers(weights: h5py.Group, limits: Limits) -> LegacyStorage:
             raise CorruptFileError("model_weights has no layer_names attribute")
         raise UnsupportedFormatError("HDF5 file without Keras model_config or layer_names")
     layers: dict[str, list[StoredArray]] = {}
-    tree = _hdf5.Tree(weights)  # one visit of every object: each lookup below is then one open
+    tree = _hdf5.Tree(weights)  # one visit of every object: below, headers are read and nothing is opened
     base = weights.name.strip("/")
     for name in layer_names:
         group = None  # opened only when needed: 4,000 layers cost 4,000 opens
